@@ -1,0 +1,187 @@
+"""Typed records and streaming, atomic JSONL I/O shared by every stage.
+
+Every record carries a stable id and its provenance; artifacts are JSON Lines so a stage
+can stream 1.75M paths without holding them in memory. Writes go to a temp file in the
+same folder and are renamed into place, so an interrupted stage never leaves a
+half-written artifact.
+
+    python -c "from stages.records import question_id; print(question_id('Q?', {'A': 'x'}))"
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import tempfile
+import unicodedata
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+class Record(BaseModel):
+    # frozen + forbid: a typo in a field name is an error, not a silently dropped value
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Question(Record):
+    """One normalised multiple-choice question (the unit of the whole pipeline)."""
+
+    id: str  # stable: hash of normalised stem, context and options (see question_id)
+    source: str  # e.g. medqa, medmcqa, pubmedqa, mmlu_anatomy, sample
+    split: str
+    question: str
+    options: dict[str, str]  # lettered, contiguous from "A"
+    answer: str  # gold letter
+    answer_text: str
+    context: str | None = None  # PubMedQA abstract; rendered before the stem
+    source_id: str | None = None  # the id the upstream dataset uses, when it has one
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class Reject(Record):
+    """An input record that did not pass validation, with the reason."""
+
+    stage: str
+    source: str
+    record: str  # upstream id or "<file>:<line>"
+    field: str
+    reason: str
+    raw: str | None = None  # a short excerpt of the offending record
+
+
+class CoTPath(Record):
+    """One chain-of-thought path: one agent, one temperature slot, one sample."""
+
+    id: str  # f"{question_id}/{agent}/t{slot}s{sample}"
+    question_id: str
+    agent: str  # the role name in params `models`
+    backend: str
+    model: str
+    revision: str
+    temperature: float
+    top_p: float
+    slot: int  # temperature slot index (the paper's _COT1.._COT3)
+    sample: int
+    seed: int
+    prompt_hash: str
+    text: str  # raw completion
+    cot: str  # completion with reasoning markers removed (see generate.split_reasoning)
+    markers: list[str]  # reasoning markers found in `text` ("<think>", "## Thinking", ...)
+    answer: str | None  # letter the path commits to, if it states one
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class Verdict(Record):
+    """The verifier's judgement of one path; `verdict` is None when no attempt parsed."""
+
+    path_id: str
+    question_id: str
+    agent: str
+    temperature: float
+    verdict: Literal["Correct", "Error"] | None
+    reason: str | None
+    parsed: bool
+    attempts: int
+    error: str | None = None  # last parse error when parsed is False
+    model: str
+    prompt_hash: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+# --- ids -----------------------------------------------------------------------------
+
+
+def normalise_text(text: str) -> str:
+    """Case-, space- and Unicode-folded text used for ids and duplicate detection."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def question_id(question: str, options: dict[str, str], context: str | None = None) -> str:
+    """Stable id: the same question text and options give the same id in any source."""
+    payload = json.dumps(
+        [normalise_text(context or ""), normalise_text(question),
+         [normalise_text(options[k]) for k in sorted(options)]],
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def content_hash(*parts: Any) -> str:
+    """Short sha256 of JSON-serialised parts (prompt files, rendered prompts)."""
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# --- streaming JSONL -----------------------------------------------------------------
+
+R = TypeVar("R", bound=BaseModel)
+
+
+def read_jsonl(path: str | os.PathLike, model: type[R]) -> Iterator[R]:
+    """Stream records of one type; a malformed line is an error naming file and line."""
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    yield model.model_validate_json(line)
+                except ValueError as e:
+                    raise ValueError(f"{path}:{n}: not a valid {model.__name__}: {e}") from e
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temp path beside `path`; rename it over `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+class JsonlWriter:
+    """Atomic JSONL writer: `with JsonlWriter(p) as w: w.write(rec)`; counts what it wrote."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path, self.count = Path(path), 0
+
+    def __enter__(self) -> "JsonlWriter":
+        self._ctx = atomic_path(self.path)
+        self._f = open(self._ctx.__enter__(), "w", encoding="utf-8")
+        return self
+
+    def write(self, rec: BaseModel | dict) -> None:
+        line = rec.model_dump_json() if isinstance(rec, BaseModel) else json.dumps(
+            rec, ensure_ascii=False)
+        self._f.write(line + "\n")
+        self.count += 1
+
+    def write_all(self, recs: Iterable[BaseModel | dict]) -> int:
+        for r in recs:
+            self.write(r)
+        return self.count
+
+    def __exit__(self, *exc) -> None:
+        self._f.close()
+        self._ctx.__exit__(*exc)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Atomically write a small JSON artifact (stats, reports, ledgers)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")

@@ -1,0 +1,100 @@
+"""generate: reasoning markers, answer letters, seeds, shard/gather order, a real tiny run."""
+
+import pytest
+
+from stages.answers import extract_letter
+from stages.generate import Params, gather, path_id, path_seed, requests_for, run, shard_of, split_reasoning
+from stages.records import CoTPath, JsonlWriter, Question, question_id
+
+P = Params(agents=["a1", "a2"], temperatures=[0.7, 0.9, 1.0], top_p=0.9, max_tokens=16,
+           prompt="stages/prompts/generate.md")
+
+
+def q(i: int) -> Question:
+    opts = {"A": "gout", "B": f"asthma {i}", "C": "cystitis"}
+    stem = f"Case {i}: wheeze. Diagnosis?"
+    return Question(id=question_id(stem, opts), source="t", split="train", question=stem,
+                    options=opts, answer="B", answer_text=opts["B"])
+
+
+@pytest.mark.parametrize("text,cot,markers", [
+    ("plain reasoning. Final answer: B", "plain reasoning. Final answer: B", []),
+    ("<think>step 1\nstep 2</think>\nThe answer is B.", "step 1\nstep 2\n\nThe answer is B.", ["<think>"]),
+    ("<think>cut off mid thought", "cut off mid thought", ["<think>"]),
+    ("## Thinking\n\nwhy\n\n## Final Response\n\nB is right", "why\n\nB is right",
+     ["## Final Response", "## Thinking"]),
+    ("Alright\nLet me think. Answer: C", "Let me think. Answer: C", ["Alright"]),
+    ("</think>stray close", "stray close", ["<think>"]),
+])
+def test_split_reasoning(text, cot, markers):
+    assert split_reasoning(text) == (cot, markers)
+
+
+@pytest.mark.parametrize("text,letter", [
+    ("Final answer: B", "B"),
+    ("so the answer is (c).", "C"),
+    ("The answer is **D**", "D"),
+    ("Answer: A. gout", "A"),
+    ("A is wrong, B is wrong. Final answer: C", "C"),
+    ("the answer is E", None),  # not among the options
+    ("I am not sure.", None),
+    ("Final answer: A ... on reflection the final answer is B", "B"),
+])
+def test_extract_letter(text, letter):
+    assert extract_letter(text, "ABCD") == letter
+
+
+def test_requests_cover_agents_temperatures_with_stable_seeds():
+    rs = requests_for(q(1), "a1", P, run_seed=42)
+    assert [r[-1].temperature for r in rs] == [0.7, 0.9, 1.0]
+    assert len({r[-1].seed for r in rs}) == 3
+    assert rs == requests_for(q(1), "a1", P, run_seed=42)
+    assert rs[0][-1].seed != requests_for(q(1), "a1", P, run_seed=43)[0][-1].seed
+    user = rs[0][-1].messages[-1][1]
+    assert "A. gout" in user and "B. asthma 1" in user and "Final answer" in user
+
+
+def test_shards_are_contiguous_and_complete():
+    items = list(range(10))
+    parts = [list(shard_of(iter(items), i, 3, 10)) for i in range(3)]
+    assert sum(parts, []) == items
+
+
+def _path(qq, agent, slot):
+    pid = path_id(qq.id, agent, slot, 0)
+    return CoTPath(id=pid, question_id=qq.id, agent=agent, backend="hf", model="m", revision="r",
+                   temperature=0.7, top_p=0.9, slot=slot, sample=0, seed=path_seed(1, pid),
+                   prompt_hash="h", text="t", cot="t", markers=[], answer=None,
+                   finish_reason="stop", prompt_tokens=1, completion_tokens=1)
+
+
+def test_gather_orders_by_question_then_agent(tmp_path):
+    qs = [q(i) for i in range(4)]
+    files = {}
+    for a in ("a1", "a2"):
+        files[a] = []
+        for s in range(2):
+            f = tmp_path / f"{a}{s}.jsonl"
+            with JsonlWriter(f) as w:
+                w.write_all(_path(x, a, k) for x in shard_of(iter(qs), s, 2, 4) for k in range(2))
+            files[a].append(f)
+    out = list(gather(qs, files, ["a1", "a2"]))
+    assert [(p.question_id, p.agent) for p in out][:4] == [
+        (qs[0].id, "a1"), (qs[0].id, "a1"), (qs[0].id, "a2"), (qs[0].id, "a2")]
+    assert len(out) == 16
+
+
+@pytest.mark.slow
+def test_real_tiny_agent_generates_nine_paths(tiny_models, tmp_path):
+    from stages.llm import LLM
+    from stages.params import ModelSpec, RunParams
+    spec = ModelSpec(backend="hf", model=tiny_models["agent"])
+    llm = LLM("agent", spec, RunParams(cache=str(tmp_path / "c.sqlite")), stage="generate")
+    p = Params(**{**P.model_dump(), "agents": ["agent"], "samples_per_temperature": 3})
+    paths = list(run([q(1), q(2)], llm, "agent", p, run_seed=7))
+    assert len(paths) == 2 * 3 * 3 and len({x.id for x in paths}) == 18
+    assert all(x.completion_tokens <= 16 and x.revision.startswith("sha256:") for x in paths)
+    assert len({x.text for x in paths}) > 9  # sampling differs across seeds/temperatures
+    again = list(run([q(1), q(2)], llm, "agent", p, run_seed=7))
+    assert [x.text for x in again] == [x.text for x in paths]
+    assert llm.ledger.to_list()[0]["model_calls"] == 18  # the second run came from the cache

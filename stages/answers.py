@@ -21,7 +21,7 @@ _EXPLICIT = [
 def extract_letter(text: str, letters: str) -> str | None:
     """The letter `text` commits to, restricted to `letters` (e.g. "ABCD")."""
     for pat in _EXPLICIT:
-        found = [m.group(1) for m in re.finditer(pat, text, flags=re.I)]
+        found = [m.group(1) for m in re.finditer(pat, text, flags=re.IGNORECASE)]
         found = [f.upper() for f in found if f.upper() in letters]
         if found:
             return found[-1]

@@ -17,9 +17,9 @@ import json
 import logging
 import re
 import time
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from stages.answers import extract_letter
 from stages.llm import LLM, Ledger, Request
@@ -44,9 +44,9 @@ class Params(Section):
 
 # --- reasoning markers ---------------------------------------------------------------
 
-_THINK = re.compile(r"<think>(.*?)(?:</think>|$)", re.S)
-_HEADINGS = re.compile(r"^##\s*(Thinking|Final Response)\s*$", re.M | re.I)
-_ALRIGHT = re.compile(r"^\s*Alright[.,!]?\s*$", re.M)
+_THINK = re.compile(r"<think>(.*?)(?:</think>|$)", re.DOTALL)
+_HEADINGS = re.compile(r"^##\s*(Thinking|Final Response)\s*$", re.MULTILINE | re.IGNORECASE)
+_ALRIGHT = re.compile(r"^\s*Alright[.,!]?\s*$", re.MULTILINE)
 
 
 def split_reasoning(text: str) -> tuple[str, list[str]]:

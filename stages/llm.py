@@ -23,9 +23,10 @@ import logging
 import os
 import sqlite3
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 from stages.params import ModelSpec, RunParams
 
@@ -47,7 +48,7 @@ class Request:
     schema: dict[str, Any] | None = field(default=None, hash=False)  # JSON schema
 
     @staticmethod
-    def chat(system: str | None, user: str, **kw: Any) -> "Request":
+    def chat(system: str | None, user: str, **kw: Any) -> Request:
         msgs = ((("system", system),) if system else ()) + (("user", user),)
         return Request(messages=msgs, **kw)
 

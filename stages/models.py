@@ -12,7 +12,6 @@ that name a hub id or an existing path (no `build:`) are left alone.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from pathlib import Path
@@ -166,14 +165,15 @@ def main() -> None:
     ap.add_argument("--out", default="models")
     a = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    run_p, p = load_run(a.params), load("models_build", Params, a.params)
+    load_run(a.params)  # offline env vars
+    p = load("models_build", Params, a.params)
     specs = load_models(a.params)
     out = Path(a.out).resolve()
     for role, s in specs.items():
         if s.build is not None and out not in Path(s.model).resolve().parents:
             raise SystemExit(f"models.{role}.model must lie under {a.out}/ to be built")
     built = run(specs, p, Path(p.corpus).read_text(encoding="utf-8"))
-    for role, (model, tok, info) in built.items():
+    for role, (model, tok, _) in built.items():
         model.save_pretrained(specs[role].model)
         tok.save_pretrained(specs[role].model)
     write_json(out / "manifest.json", {r: info for r, (_, _, info) in built.items()})

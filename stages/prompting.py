@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import jinja2
@@ -33,11 +33,11 @@ class Prompt:
         return sys_, _ENV.from_string(self.user).render(**vars).strip()
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_prompt(path: str) -> Prompt:
     text = Path(path).read_text(encoding="utf-8")
     # Sections start at "## system" / "## user" lines; anything before is a comment.
-    parts = re.split(r"^## (system|user)\s*$", text, flags=re.M)
+    parts = re.split(r"^## (system|user)\s*$", text, flags=re.MULTILINE)
     sections = dict(zip(parts[1::2], (p.strip("\n") for p in parts[2::2])))
     if "user" not in sections:
         raise SystemExit(f"{path}: prompt file needs a '## user' section")

@@ -17,8 +17,9 @@ import os
 import re
 import tempfile
 import unicodedata
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -146,6 +147,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; artifacts are ordinary files
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -160,7 +164,7 @@ class JsonlWriter:
     def __init__(self, path: str | os.PathLike):
         self.path, self.count = Path(path), 0
 
-    def __enter__(self) -> "JsonlWriter":
+    def __enter__(self) -> JsonlWriter:
         self._ctx = atomic_path(self.path)
         self._f = open(self._ctx.__enter__(), "w", encoding="utf-8")
         return self

@@ -18,9 +18,9 @@ import logging
 import re
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from itertools import groupby, islice
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from stages.llm import LLM, Request
 from stages.params import Section, load, load_run, model_spec
@@ -52,7 +52,7 @@ class ParseError(ValueError):
     pass
 
 
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 
 
 def parse_verdict(text: str) -> tuple[str, str]:
@@ -62,7 +62,7 @@ def parse_verdict(text: str) -> tuple[str, str]:
     without enforced schemas do all three). The verdict must be Correct or Error in any
     case; anything else is a parse failure, not an Error.
     """
-    candidates = [text.strip()] + _FENCE.findall(text) + re.findall(r"\{.*?\}", text, re.S)
+    candidates = [text.strip()] + _FENCE.findall(text) + re.findall(r"\{.*?\}", text, re.DOTALL)
     for cand in candidates:
         try:
             obj = json.loads(cand)
@@ -105,7 +105,8 @@ def pair_paths(questions: Iterable[Question], paths: Iterable[CoTPath]) -> Itera
             yield q, path
 
 
-def run(pairs: Iterable[tuple[Question, CoTPath]], llm: LLM, p: Params) -> Iterator[tuple[Verdict, list[str]]]:
+def run(pairs: Iterable[tuple[Question, CoTPath]], llm: LLM,
+        p: Params) -> Iterator[tuple[Verdict, list[str]]]:
     """Yield (verdict, parse errors of failed attempts) per path, in input order."""
     it = iter(pairs)
     prompt_hash = load_prompt(p.prompt).hash

@@ -3,7 +3,16 @@
 import pytest
 
 from stages.answers import extract_letter
-from stages.generate import Params, gather, path_id, path_seed, requests_for, run, shard_of, split_reasoning
+from stages.generate import (
+    Params,
+    gather,
+    path_id,
+    path_seed,
+    requests_for,
+    run,
+    shard_of,
+    split_reasoning,
+)
 from stages.records import CoTPath, JsonlWriter, Question, question_id
 
 P = Params(agents=["a1", "a2"], temperatures=[0.7, 0.9, 1.0], top_p=0.9, max_tokens=16,

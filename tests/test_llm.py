@@ -96,6 +96,7 @@ def test_cache_is_shared_safely(tmp_path):
 @pytest.mark.slow
 def test_hf_backend_batches_and_constrains_json(tiny_models, tmp_path):
     import json
+
     from stages.verify import verdict_schema
     spec = ModelSpec(backend="hf", model=tiny_models["judge"], options={"batch_size": 4})
     llm = LLM("judge", spec, RunParams(cache=str(tmp_path / "c.sqlite")), stage="t")

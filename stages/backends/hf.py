@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from itertools import groupby
-from typing import Sequence
 
 from stages.llm import Completion, OnDone, Request
 from stages.params import ModelSpec, RunParams
@@ -28,9 +28,11 @@ class HFBackend:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        if run.threads:
-            torch.set_num_threads(run.threads)
         opts = dict(spec.options)
+        # Per-model threads: parallel shard jobs on a small machine each want one thread.
+        threads = int(opts.pop("threads", run.threads))
+        if threads:
+            torch.set_num_threads(threads)
         self.batch_size = int(opts.pop("batch_size", 16))
         device = opts.pop("device", "cuda" if torch.cuda.is_available() else "cpu")
         dtype = opts.pop("dtype", "auto")

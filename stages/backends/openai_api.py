@@ -1,0 +1,245 @@
+"""`openai` backend: any OpenAI-compatible chat server (vLLM serve, SGLang, Azure, OpenAI).
+
+Async with a bounded worker pool, one request per call (n=1, per-request seed), structured
+output through `response_format` json_schema. The SDK's own retries are off: one loop here
+retries 429/408/409/5xx, timeouts, connection errors and malformed bodies (non-JSON, no
+choices/message/content) with exponential backoff + jitter, honouring `Retry-After` /
+`retry-after-ms`. A request that still fails becomes a `finish_reason="error"` Completion
+(never cached, so a rerun re-asks it); a single failure never raises.
+
+options (params.yaml `models.<role>.options`):
+  base_url            server URL, e.g. http://127.0.0.1:8000/v1 (SDK default otherwise)
+  api_key_env         NAME of the env var holding the key (default OPENAI_API_KEY, or
+                      AZURE_OPENAI_API_KEY with azure_endpoint); unset -> dummy "EMPTY"
+  max_concurrency     requests in flight at once (default 16)
+  max_retries         retries per request after the first try (default 5)
+  timeout_s           per-attempt HTTP timeout (default 600)
+  azure_endpoint, azure_api_version   use AsyncAzureOpenAI (model = deployment name)
+  extra_body          dict merged into every request body (e.g. vLLM `top_k`)
+  backoff_base_s, backoff_max_s, max_retry_after_s   retry timing (0.5, 8, 120)
+
+The key is read from the environment at construction and never logged, cached or put in
+an error string (error text is scrubbed of it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import math
+import os
+import random
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from stages.llm import Completion, OnDone, Request
+from stages.params import ModelSpec, RunParams
+
+log = logging.getLogger("reasonmed.llm.openai")
+
+KNOWN_OPTIONS = {
+    "base_url", "api_key_env", "max_concurrency", "max_retries", "timeout_s",
+    "azure_endpoint", "azure_api_version", "extra_body", "backoff_base_s", "backoff_max_s",
+    "max_retry_after_s",
+}
+RETRY_STATUS = {408, 409, 425, 429}  # plus every 5xx
+
+
+class _Retryable(Exception):
+    """One failed attempt that is worth another: `kind` is counted, `wait` from headers."""
+
+    def __init__(self, kind: str, msg: str, wait: float | None = None):
+        super().__init__(msg)
+        self.kind, self.wait = kind, wait
+
+
+def retry_after_s(headers: Any) -> float | None:
+    """Seconds the server asks us to wait (`retry-after-ms`, then `retry-after`), or None."""
+    if headers is None:
+        return None
+    for name, div in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        v = headers.get(name)
+        if v is None:
+            continue
+        try:
+            s = float(v) / div
+        except ValueError:
+            try:  # an HTTP date
+                s = email.utils.mktime_tz(email.utils.parsedate_tz(v)) - time.time()  # type: ignore[arg-type]
+            except (TypeError, ValueError, OverflowError):
+                continue
+        return max(s, 0.0) if math.isfinite(s) else None
+    return None
+
+
+class OpenAIBackend:
+    def __init__(self, spec: ModelSpec, run: RunParams):
+        unknown = set(spec.options) - KNOWN_OPTIONS
+        if unknown:
+            raise ValueError(f"openai backend: unknown option(s) {sorted(unknown)}; "
+                             f"known: {sorted(KNOWN_OPTIONS)}")
+        import openai  # noqa: F401  (fail at construction, not mid-batch)
+
+        o = spec.options
+        self.spec, self.run = spec, run
+        self.azure = bool(o.get("azure_endpoint"))
+        if self.azure and not (o.get("azure_api_version") or os.environ.get("OPENAI_API_VERSION")):
+            raise ValueError("openai backend: azure_endpoint needs azure_api_version")
+        env = o.get("api_key_env") or ("AZURE_OPENAI_API_KEY" if self.azure else "OPENAI_API_KEY")
+        self._key = os.environ.get(env) or ""
+        if not self._key:
+            log.info("openai backend: $%s is unset; sending a dummy key", env)
+        self.concurrency = max(1, int(o.get("max_concurrency", 16)))
+        self.max_retries = max(0, int(o.get("max_retries", 5)))
+        self.timeout_s = float(o.get("timeout_s", 600))
+        self.backoff_base_s = float(o.get("backoff_base_s", 0.5))
+        self.backoff_max_s = float(o.get("backoff_max_s", 8.0))
+        self.max_retry_after_s = float(o.get("max_retry_after_s", 120.0))
+        self.extra_body = dict(o.get("extra_body") or {})
+        self.retries: Counter[str] = Counter()  # kind -> retries, over this backend's life
+        self._rng = random.Random()  # jitter only; never affects outputs
+
+    # --- client -------------------------------------------------------------------
+
+    def _client(self):
+        import openai
+        o, key = self.spec.options, self._key or "EMPTY"
+        common = {"api_key": key, "max_retries": 0, "timeout": self.timeout_s}
+        if self.azure:
+            return openai.AsyncAzureOpenAI(azure_endpoint=o["azure_endpoint"],
+                                           api_version=o.get("azure_api_version"), **common)
+        return openai.AsyncOpenAI(base_url=o.get("base_url"), **common)
+
+    def _scrub(self, msg: str) -> str:
+        if len(self._key) >= 4:
+            msg = msg.replace(self._key, "***")
+        msg = re.sub(r"\b(sk-|Bearer\s+)[A-Za-z0-9_\-*.]{4,}", r"\1***", msg)
+        return msg[:300]
+
+    # --- one request ----------------------------------------------------------------
+
+    def _kwargs(self, r: Request) -> dict[str, Any]:
+        kw: dict[str, Any] = {"model": self.spec.model, "messages": r.message_dicts(), "n": 1,
+                                  "temperature": r.temperature, "top_p": r.top_p,
+                                  "max_tokens": r.max_tokens, "seed": r.seed}
+        if r.schema is not None:
+            kw["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": "output", "schema": r.schema, "strict": True}}
+        if self.extra_body:
+            kw["extra_body"] = self.extra_body
+        return kw
+
+    async def _attempt(self, client, r: Request) -> Completion:
+        import openai
+        try:
+            resp = await client.chat.completions.create(**self._kwargs(r))
+        except openai.APIStatusError as e:
+            code = e.status_code
+            if code in RETRY_STATUS or code >= 500:
+                raise _Retryable(f"http_{code}", f"HTTP {code}: {e.message}",
+                                 retry_after_s(e.response.headers)) from None
+            raise  # 400/401/403/404/422: asking again will not help
+        except openai.APITimeoutError:
+            raise _Retryable("timeout", f"timeout after {self.timeout_s:g} s") from None
+        except openai.APIConnectionError as e:
+            raise _Retryable("connection", f"connection error: {e}") from None
+        except ValueError as e:  # JSON declared but unparsable
+            raise _Retryable("malformed", f"malformed body: {type(e).__name__}") from None
+        if isinstance(resp, (str, bytes)):  # the SDK hands back a non-JSON body as text
+            raise _Retryable("malformed", "malformed body: not JSON")
+        choices = getattr(resp, "choices", None)
+        if not choices:
+            raise _Retryable("malformed", "malformed body: no choices")
+        ch = choices[0]
+        msg = getattr(ch, "message", None)
+        text = getattr(msg, "content", None)
+        if not isinstance(text, str):
+            raise _Retryable("malformed", "malformed body: no message content")
+        fr = getattr(ch, "finish_reason", None)
+        if fr == "abort":
+            raise _Retryable("aborted", "server aborted the request")
+        if fr == "content_filter":
+            return Completion("", "error", 0, 0, error="content_filter")
+        usage = getattr(resp, "usage", None)
+        return Completion(text, "length" if fr == "length" else "stop",
+                          int(getattr(usage, "prompt_tokens", 0) or 0),
+                          int(getattr(usage, "completion_tokens", 0) or 0))
+
+    def _delay(self, attempt: int, wait: float | None) -> float:
+        if wait is not None:  # the server's word, capped; never earlier than it asked
+            wait = min(wait, self.max_retry_after_s)
+            return wait + self._rng.uniform(0, 0.1 * max(wait, 0.1))
+        d = min(self.backoff_base_s * 2.0 ** attempt, self.backoff_max_s)
+        return d * (1 - 0.25 * self._rng.random())
+
+    async def _one(self, client, r: Request) -> Completion:
+        for attempt in range(self.max_retries + 1):
+            try:
+                return await self._attempt(client, r)
+            except _Retryable as e:
+                last = f"{e} (after {attempt + 1} attempt(s))"
+                if attempt == self.max_retries:
+                    break
+                self.retries[e.kind] += 1
+                await asyncio.sleep(self._delay(attempt, e.wait))
+            except Exception as e:  # noqa: BLE001  not worth retrying; never raise for one
+                last = f"{type(e).__name__}: {e}"
+                break
+        return Completion("", "error", 0, 0, error=self._scrub(last))
+
+    # --- batch ----------------------------------------------------------------------
+
+    async def _run(self, requests: Sequence[Request], on_done: OnDone) -> None:
+        client = self._client()
+        todo = iter(range(len(requests)))  # shared by the workers: one pass, in order
+
+        async def worker() -> None:
+            for i in todo:
+                on_done(i, await self._one(client, requests[i]))
+
+        try:
+            await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(requests)))))
+        finally:
+            await client.close()
+
+    def generate(self, requests: Sequence[Request], on_done: OnDone) -> None:
+        if not requests:
+            return
+        before, errors = Counter(self.retries), 0
+
+        def counted(i: int, c: Completion) -> None:
+            nonlocal errors
+            errors += c.finish_reason == "error"
+            on_done(i, c)
+
+        t0 = time.monotonic()
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # plain sync caller
+            asyncio.run(self._run(requests, counted))
+        else:  # called from inside an event loop (a notebook): run in a helper thread
+            box: list[BaseException] = []
+
+            def target() -> None:
+                try:
+                    asyncio.run(self._run(requests, counted))
+                except BaseException as e:  # noqa: BLE001
+                    box.append(e)
+            t = threading.Thread(target=target)
+            t.start()
+            t.join()
+            if box:
+                raise box[0]
+        new = self.retries - before
+        log.info("openai %s: %d requests in %.1f s, %d retries%s, %d errors",
+                 self.spec.model, len(requests), time.monotonic() - t0, sum(new.values()),
+                 f" ({', '.join(f'{k}={v}' for k, v in sorted(new.items()))})" if new else "",
+                 errors)
+
+    def close(self) -> None:
+        pass  # each generate() opens and closes its own client on its own event loop

@@ -189,3 +189,75 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Atomically write a small JSON artifact (stats, reports, ledgers)."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+# --- curation (route, rank, refine, optimize, summarize, assemble, score) ------------
+
+Tier = Literal["easy", "medium", "difficult", "unrouted"]
+
+
+class Route(Record):
+    """One question's EMD tier from its paths' verdicts (stage `route`)."""
+
+    question_id: str
+    tier: Tier
+    n_paths: int
+    n_error: int  # Error verdicts, plus unparsed ones when route.unparsed == "error"
+    n_correct: int
+    n_unparsed: int
+    reason: str | None = None  # why a question is "unrouted"
+    verdicts: dict[str, str | None]  # path_id -> "Correct" | "Error" | None (unparsed)
+    reasons: dict[str, str | None]  # path_id -> the verifier's reason
+
+
+class Score(Record):
+    """The quality ranker's (0-5) or score evaluator's (1-10) judgement of one text."""
+
+    item_id: str  # path_id (rank) or dataset row id (score)
+    question_id: str
+    score: int | None  # None when no attempt parsed: reported, never counted as 0
+    justification: str | None
+    parsed: bool
+    attempts: int
+    error: str | None = None
+    model: str
+    prompt_hash: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class Chosen(Record):
+    """A CoT chosen for the datasets: ranked (easy), refined (medium) or optimized (difficult)."""
+
+    id: str  # f"{source_path_id}/{origin}{k}"
+    question_id: str
+    tier: Tier
+    origin: Literal["ranked", "refined", "optimized"]
+    source_path_id: str  # the generated path it comes from
+    rank: int  # 0-based position among the question's chosen CoTs
+    agent: str  # agent of the source path
+    model: str  # model that wrote `cot` (the agent's, refiner's or optimizer's)
+    temperature: float
+    cot: str
+    score: int | None = None  # ranker score of the source path
+    verdict: Literal["Correct", "Error"] | None  # latest verification of `cot`
+    verify_reason: str | None = None
+    kept: bool = True  # False: failed re-verification and the stage's policy drops it
+    history: list[dict[str, Any]] = Field(default_factory=list)  # one entry per step
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class Summary(Record):
+    """The response summarizer's concise answer for one chosen CoT."""
+
+    chosen_id: str
+    question_id: str
+    summary: str
+    answer: str | None  # the letter the summary states, if any
+    states_gold: bool  # the summary states the gold letter
+    finish_reason: str
+    model: str
+    prompt_hash: str
+    prompt_tokens: int
+    completion_tokens: int

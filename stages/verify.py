@@ -19,6 +19,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from itertools import groupby, islice
 from pathlib import Path
 
@@ -83,13 +84,59 @@ def parse_verdict(text: str) -> tuple[str, str]:
     raise ParseError("no JSON object" + (" (truncated?)" if "{" in text else ""))
 
 
-def request_for(q: Question, path: CoTPath, p: Params, attempt: int) -> Request:
+def request_for(q: Question, cot: str, seed: int, p: Params, attempt: int) -> Request:
     system, user = load_prompt(p.prompt).render(
         question=q.question, context=q.context, options=format_options(q.options),
-        answer=q.answer, answer_text=q.answer_text, cot=path.cot)
+        answer=q.answer, answer_text=q.answer_text, cot=cot)
     return Request.chat(system, user, temperature=p.temperature, top_p=p.top_p,
-                        max_tokens=p.max_tokens, seed=path.seed + attempt, sample=attempt,
+                        max_tokens=p.max_tokens, seed=seed + attempt, sample=attempt,
                         schema=verdict_schema(p.reason_max_chars))
+
+
+@dataclass
+class Judged:
+    """The outcome of verifying one CoT (over all attempts)."""
+
+    verdict: str | None = None
+    reason: str | None = None
+    errors: list[str] = field(default_factory=list)  # parse errors of failed attempts
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def parsed(self) -> bool:
+        return self.verdict is not None
+
+    @property
+    def attempts(self) -> int:
+        return len(self.errors) + self.parsed
+
+
+def verify_cots(items: list[tuple[Question, str, int]], llm: LLM, p: Params) -> list[Judged]:
+    """Verify (question, cot, seed) items; re-ask only unparsed ones, up to max_attempts.
+
+    Also used by refine and optimize to re-verify the CoTs they write.
+    """
+    out = [Judged() for _ in items]
+    todo = list(range(len(items)))
+    for attempt in range(p.max_attempts):
+        if not todo:
+            break
+        comps = llm.generate([request_for(*items[i], p, attempt) for i in todo])
+        retry = []
+        for i, c in zip(todo, comps):
+            j = out[i]
+            j.prompt_tokens += c.prompt_tokens
+            j.completion_tokens += c.completion_tokens
+            try:
+                if c.finish_reason == "error":
+                    raise ParseError(f"backend error: {c.error}")
+                j.verdict, j.reason = parse_verdict(c.text)
+            except ParseError as e:
+                j.errors.append(str(e))
+                retry.append(i)
+        todo = retry
+    return out
 
 
 def pair_paths(questions: Iterable[Question], paths: Iterable[CoTPath]) -> Iterator[tuple[Question, CoTPath]]:
@@ -111,33 +158,15 @@ def run(pairs: Iterable[tuple[Question, CoTPath]], llm: LLM,
     it = iter(pairs)
     prompt_hash = load_prompt(p.prompt).hash
     while batch := list(islice(it, p.batch_paths)):
-        state = [{"res": None, "errors": [], "pt": 0, "ct": 0} for _ in batch]
-        todo = list(range(len(batch)))
-        for attempt in range(p.max_attempts):
-            if not todo:
-                break
-            comps = llm.generate([request_for(*batch[i], p, attempt) for i in todo])
-            retry = []
-            for i, c in zip(todo, comps):
-                s = state[i]
-                s["pt"] += c.prompt_tokens
-                s["ct"] += c.completion_tokens
-                try:
-                    if c.finish_reason == "error":
-                        raise ParseError(f"backend error: {c.error}")
-                    s["res"] = parse_verdict(c.text)
-                except ParseError as e:
-                    s["errors"].append(str(e))
-                    retry.append(i)
-            todo = retry
-        for (q, path), s in zip(batch, state):
-            verdict, reason = s["res"] or (None, None)
+        judged = verify_cots([(q, path.cot, path.seed) for q, path in batch], llm, p)
+        for (q, path), j in zip(batch, judged):
             yield Verdict(
                 path_id=path.id, question_id=q.id, agent=path.agent,
-                temperature=path.temperature, verdict=verdict, reason=reason,
-                parsed=s["res"] is not None, attempts=len(s["errors"]) + (s["res"] is not None),
-                error=None if s["res"] else s["errors"][-1], model=llm.spec.model,
-                prompt_hash=prompt_hash, prompt_tokens=s["pt"], completion_tokens=s["ct"]), s["errors"]
+                temperature=path.temperature, verdict=j.verdict, reason=j.reason,
+                parsed=j.parsed, attempts=j.attempts,
+                error=None if j.parsed else j.errors[-1], model=llm.spec.model,
+                prompt_hash=prompt_hash, prompt_tokens=j.prompt_tokens,
+                completion_tokens=j.completion_tokens), j.errors
 
 
 def main() -> None:

@@ -72,6 +72,7 @@ def test_retries_until_parsed_and_keeps_failures_unparsed():
 def test_prompt_shows_gold_letter_and_text():
     from stages.verify import request_for
     qq = q(3)
-    r = request_for(qq, _path(qq, "a1", 0), P, attempt=0)
+    path = _path(qq, "a1", 0)
+    r = request_for(qq, path.cot, path.seed, P, attempt=0)
     user = r.messages[-1][1]
     assert "[Correct Answer]\nB. asthma 3" in user and r.schema["properties"]["verdict"]["enum"]

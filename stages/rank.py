@@ -1,0 +1,282 @@
+r"""rank: score every Correct path of easy and medium questions 0-5 and keep the top k.
+
+The quality ranker (METHOD.md section 6) sees the question, lettered options, the gold letter
+and text and one path's CoT, and answers JSON `{"score": 0-5, "justification"}` (schema
+enforced by the backend, re-parsed tolerantly, bounded retries; see stages/judging.py).
+Per question the top `k` paths by score are kept, ties in path order (agent order, then
+temperature slot, then sample: the order of paths.jsonl), like the authors' stable sort.
+Both easy and medium questions yield `Chosen` records (origin "ranked"); refine rewrites
+the medium ones. Every score is stored, chosen or not.
+
+Reads questions, paths and routes (all in question order; joined in lockstep, streaming).
+Writes scores.jsonl (one Score per scored path), chosen.jsonl, ledger.json, stats.json.
+
+    python -m stages.rank data/collect/questions.jsonl data/generate/paths.jsonl \
+        data/route/routes.jsonl data/rank
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import groupby, islice
+from pathlib import Path
+from typing import Literal
+
+from stages.generate import path_seed
+from stages.judging import Scored, judge_scores, score_schema
+from stages.llm import LLM, Request
+from stages.params import Section, load, load_run, model_spec
+from stages.prompting import format_options, load_prompt
+from stages.records import (
+    Chosen,
+    CoTPath,
+    JsonlWriter,
+    Question,
+    Route,
+    Score,
+    read_jsonl,
+    write_json,
+)
+
+log = logging.getLogger("reasonmed.rank")
+
+SCALE = range(0, 6)  # 5 flawless ... 0 irrelevant or incorrect
+RANKED_TIERS = ("easy", "medium")
+
+
+class Params(Section):
+    model: str  # role name under `models`
+    temperature: float
+    top_p: float
+    max_tokens: int
+    justification_max_chars: int = 200
+    max_attempts: int = 3
+    k: int = 2
+    unparsed: Literal["lowest", "exclude"] = "lowest"
+    prompt: str
+    batch_questions: int = 128  # questions per backend call (at most 9x paths)
+
+
+# --- selection (pure; imported by the paper-scale benchmark) -------------------------
+
+
+def select_top(scores: Sequence[int | None], k: int, unparsed: str = "lowest") -> list[int]:
+    """Positions of the top-`k` entries of `scores`, best first.
+
+    `scores` are one question's path scores in path order; None means the judge's reply
+    never parsed. Ties keep path order (a stable sort, as the authors'). `unparsed`:
+    "lowest" ranks None below every parsed score, 0 included (the authors give such paths a
+    0, which ties with real 0s; we do not invent a score), "exclude" never picks them.
+    Fewer than `k` eligible entries yield all of them (the authors' behaviour).
+    """
+    if unparsed not in ("lowest", "exclude"):
+        raise ValueError(f"unparsed must be 'lowest' or 'exclude', not {unparsed!r}")
+    idx = [i for i, s in enumerate(scores) if s is not None or unparsed == "lowest"]
+    idx.sort(key=lambda i: (scores[i] is None, -(scores[i] or 0)))  # stable: ties keep order
+    return idx[:k]
+
+
+# --- requests ------------------------------------------------------------------------
+
+
+def request_for(q: Question, path: CoTPath, p: Params, run_seed: int, attempt: int) -> Request:
+    system, user = load_prompt(p.prompt).render(
+        question=q.question, context=q.context, options=format_options(q.options),
+        answer=q.answer, answer_text=q.answer_text, cot=path.cot)
+    # Seed from the path id (stable under reordering/resharding); a new one per attempt.
+    seed = path_seed(run_seed, f"rank:{path.id}") + attempt
+    return Request.chat(system, user, temperature=p.temperature, top_p=p.top_p,
+                        max_tokens=p.max_tokens, seed=seed, sample=attempt,
+                        schema=score_schema(SCALE, p.justification_max_chars))
+
+
+def skip_reason(route: Route, path: CoTPath) -> str | None:
+    """Why a path is not scored, or None when it is (a Correct path of an easy/medium question)."""
+    if route.tier not in RANKED_TIERS:
+        return f"tier {route.tier}"
+    if path.id not in route.verdicts:
+        return "no verdict"
+    v = route.verdicts[path.id]
+    return None if v == "Correct" else f"verdict {v or 'unparsed'}"
+
+
+# --- records -------------------------------------------------------------------------
+
+
+@dataclass
+class Ranked:
+    """One question's outcome: its scores, the chosen paths and what was skipped."""
+
+    question_id: str
+    tier: str
+    n_paths: int
+    skipped: Counter = field(default_factory=Counter)  # reason -> paths
+    scores: list[Score] = field(default_factory=list)
+    chosen: list[Chosen] = field(default_factory=list)
+    first_attempt_failures: int = 0
+    attempts: Counter = field(default_factory=Counter)
+
+
+def to_score(path: CoTPath, s: Scored, model: str, prompt_hash: str) -> Score:
+    return Score(item_id=path.id, question_id=path.question_id, score=s.score,
+                 justification=s.justification, parsed=s.parsed, attempts=s.attempts,
+                 error=None if s.parsed else s.errors[-1], model=model,
+                 prompt_hash=prompt_hash, prompt_tokens=s.prompt_tokens,
+                 completion_tokens=s.completion_tokens)
+
+
+def to_chosen(route: Route, path: CoTPath, score: Score, rank: int) -> Chosen:
+    # Tokens on a Chosen are cumulative over the steps in its history (generate + rank here;
+    # later steps add theirs). Verification tokens live in data/verify (Route has none).
+    return Chosen(
+        id=f"{path.id}/ranked{rank}", question_id=path.question_id, tier=route.tier,
+        origin="ranked", source_path_id=path.id, rank=rank, agent=path.agent,
+        model=path.model, temperature=path.temperature, cot=path.cot, score=score.score,
+        verdict=route.verdicts[path.id], verify_reason=route.reasons.get(path.id),
+        history=[
+            {"step": "generate", "path_id": path.id, "agent": path.agent, "model": path.model,
+             "temperature": path.temperature, "seed": path.seed,
+             "prompt_hash": path.prompt_hash, "prompt_tokens": path.prompt_tokens,
+             "completion_tokens": path.completion_tokens},
+            {"step": "rank", "score": score.score, "rank": rank, "model": score.model,
+             "attempts": score.attempts, "prompt_hash": score.prompt_hash,
+             "prompt_tokens": score.prompt_tokens, "completion_tokens": score.completion_tokens}],
+        prompt_tokens=path.prompt_tokens + score.prompt_tokens,
+        completion_tokens=path.completion_tokens + score.completion_tokens)
+
+
+def join(questions: Iterable[Question], paths: Iterable[CoTPath],
+         routes: Iterable[Route]) -> Iterator[tuple[Question, Route, list[CoTPath]]]:
+    """Lockstep join: one route per question, paths grouped per question, all in question order."""
+    groups = groupby(paths, key=lambda x: x.question_id)
+    head = next(groups, None)
+    rs = iter(routes)
+    for q in questions:
+        r = next(rs, None)
+        if r is None or r.question_id != q.id:
+            raise ValueError(f"route for question {q.id} missing or out of order "
+                             f"(got {r and r.question_id})")
+        grp: list[CoTPath] = []
+        if head is not None and head[0] == q.id:
+            grp = list(head[1])
+            head = next(groups, None)
+        yield q, r, grp
+    if head is not None:
+        raise ValueError(f"paths for question {head[0]} out of question order or unknown")
+    if (r := next(rs, None)) is not None:
+        raise ValueError(f"route for unknown question {r.question_id}")
+
+
+def run(triples: Iterable[tuple[Question, Route, list[CoTPath]]], llm: LLM, p: Params,
+        run_seed: int) -> Iterator[Ranked]:
+    """Yield one Ranked per question, in question order."""
+    it = iter(triples)
+    prompt_hash = load_prompt(p.prompt).hash
+    while batch := list(islice(it, p.batch_questions)):
+        todo = [(q, path) for q, r, paths in batch for path in paths if skip_reason(r, path) is None]
+        judged = iter(judge_scores(
+            todo, lambda qp, attempt: request_for(*qp, p, run_seed, attempt), llm, SCALE,
+            p.max_attempts))
+        for q, r, paths in batch:
+            out = Ranked(question_id=q.id, tier=r.tier, n_paths=len(paths))
+            scored = []
+            for path in paths:
+                if (why := skip_reason(r, path)) is not None:
+                    out.skipped[why] += 1
+                    continue
+                s = next(judged)
+                out.first_attempt_failures += bool(s.errors)
+                out.attempts[s.attempts] += 1
+                scored.append((path, to_score(path, s, llm.spec.model, prompt_hash)))
+            out.scores = [s for _, s in scored]
+            top = select_top([s.score for s in out.scores], p.k, p.unparsed)
+            out.chosen = [to_chosen(r, *scored[i], rank) for rank, i in enumerate(top)]
+            yield out
+
+
+# --- stats ---------------------------------------------------------------------------
+
+
+class Tally:
+    """Counts for stats.json, accumulated one question at a time."""
+
+    def __init__(self, k: int):
+        self.k, self.c, self.tiers, self.skipped = k, Counter(), Counter(), Counter()
+        self.hist, self.attempts, self.chosen = Counter(), Counter(), Counter()
+
+    def add(self, x: Ranked) -> None:
+        self.tiers[x.tier] += 1
+        self.skipped.update(x.skipped)
+        self.attempts.update(x.attempts)
+        self.hist.update(str(s.score) if s.parsed else "unparsed" for s in x.scores)
+        self.chosen[x.tier] += len(x.chosen)
+        c = self.c
+        c["paths_in"] += x.n_paths
+        c["paths_scored"] += len(x.scores)
+        c["parse_failures_first_attempt"] += x.first_attempt_failures
+        c["parse_failures"] += sum(not s.parsed for s in x.scores)
+        if x.tier in RANKED_TIERS:
+            c["questions_ranked"] += 1
+            c["questions_fewer_than_k_correct"] += len(x.scores) < self.k
+            c["questions_without_correct"] += not x.scores
+            c["questions_fewer_than_k_chosen"] += len(x.chosen) < self.k
+            c["chosen_unparsed"] += sum(ch.score is None for ch in x.chosen)
+
+    def to_dict(self, ledger: list[dict], wall_s: float) -> dict:
+        c, n = self.c, max(self.c["paths_scored"], 1)
+        return {
+            "questions_in": sum(self.tiers.values()), "questions_by_tier": {
+                t: self.tiers[t] for t in ("easy", "medium", "difficult", "unrouted")},
+            "questions_ranked": c["questions_ranked"], "k": self.k,
+            "questions_fewer_than_k_correct": c["questions_fewer_than_k_correct"],
+            "questions_without_correct": c["questions_without_correct"],
+            "questions_fewer_than_k_chosen": c["questions_fewer_than_k_chosen"],
+            "paths_in": c["paths_in"], "paths_scored": c["paths_scored"],
+            "paths_skipped": dict(sorted(self.skipped.items())),
+            "parse_failures_first_attempt": c["parse_failures_first_attempt"],
+            "parse_failures": c["parse_failures"],
+            "parse_failure_rate_first_attempt": round(c["parse_failures_first_attempt"] / n, 4),
+            "parse_failure_rate": round(c["parse_failures"] / n, 4),
+            "attempts": {str(k): v for k, v in sorted(self.attempts.items())},
+            "score_histogram": {**{str(s): self.hist[str(s)] for s in SCALE},
+                                "unparsed": self.hist["unparsed"]},
+            "chosen": sum(self.chosen.values()),
+            "chosen_by_tier": {t: self.chosen[t] for t in RANKED_TIERS},
+            "chosen_unparsed": c["chosen_unparsed"],
+            "prompt_tokens": sum(r["prompt_tokens"] for r in ledger),
+            "completion_tokens": sum(r["completion_tokens"] for r in ledger),
+            "model_calls": sum(r["model_calls"] for r in ledger),
+            "wall_s": round(wall_s, 2)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="Score Correct paths of easy/medium questions; keep the top k.")
+    ap.add_argument("questions")
+    ap.add_argument("paths")
+    ap.add_argument("routes")
+    ap.add_argument("out")
+    ap.add_argument("--params", default="params.yaml")
+    a = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    run_p, p, t0, out = load_run(a.params), load("rank", Params, a.params), time.time(), Path(a.out)
+    llm = LLM(p.model, model_spec(p.model, a.params), run_p, stage="rank")
+    triples = join(read_jsonl(a.questions, Question), read_jsonl(a.paths, CoTPath),
+                   read_jsonl(a.routes, Route))
+    tally = Tally(p.k)
+    with JsonlWriter(out / "scores.jsonl") as ws, JsonlWriter(out / "chosen.jsonl") as wc:
+        for x in run(triples, llm, p, run_p.seed):
+            ws.write_all(x.scores)
+            wc.write_all(x.chosen)
+            tally.add(x)
+    write_json(out / "ledger.json", llm.ledger.to_list())
+    write_json(out / "stats.json", tally.to_dict(llm.ledger.to_list(), time.time() - t0))
+    log.info("rank: %d paths scored, %d chosen", ws.count, wc.count)
+
+
+if __name__ == "__main__":
+    main()

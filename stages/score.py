@@ -1,0 +1,147 @@
+"""score: grade a seeded sample of each dataset variant 1-10 with a judge model.
+
+The score evaluator (METHOD.md section 11.1) sees a row's instruction as [Question] and its
+output as [Response] and answers JSON `{"score": 1-10, "justification"}` on four criteria
+(clinical accuracy, logical reasoning, factual correctness, completeness). As in the
+authors' code the gold answer (`input`) is not shown. Schema enforced by the backend,
+re-parsed tolerantly, bounded retries (stages/judging.py).
+
+Deviations: the sample is seeded from run.seed alone, so every variant is graded on the
+same rows (a paired comparison: the variants share row ids; the authors' random.sample has
+no seed and draws each file independently) and drawn by streaming reservoir sampling; an
+unparseable reply is reported and left out of the mean (the authors average it in as 0; stats also give that figure for comparison).
+
+Reads <datasets>/<variant>.jsonl rows `{id, question_id, instruction, input, output}`.
+Writes scores.jsonl (Score per sampled row, item_id "<variant>/<row id>"), ledger.json, stats.json.
+
+    python -m stages.score data/assemble/datasets data/score
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import statistics
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from stages.generate import path_seed
+from stages.judging import judge_scores, score_schema
+from stages.llm import LLM, Request
+from stages.params import Section, load, load_run, model_spec
+from stages.prompting import load_prompt
+from stages.records import JsonlWriter, Score, read_jsonl, write_json
+
+log = logging.getLogger("reasonmed.score")
+
+SCALE = range(1, 11)  # 1 poor ... 10 flawless
+
+
+class Params(Section):
+    model: str  # role name under `models`
+    variants: list[str]  # <variant>.jsonl in the datasets folder
+    sample_size: int
+    temperature: float
+    top_p: float
+    max_tokens: int
+    justification_max_chars: int = 200
+    max_attempts: int = 3
+    prompt: str
+    batch_rows: int = 256
+
+
+class Row(BaseModel):
+    """One dataset row as the scorer needs it; other columns are ignored (assemble owns them)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    id: str
+    question_id: str
+    instruction: str
+    input: str = ""
+    output: str
+
+
+def reservoir(items: Iterable, n: int, seed: int) -> tuple[list, int]:
+    """(a uniform sample of n items in input order, items seen); one pass, O(n) memory."""
+    rng, keep, seen = random.Random(seed), [], 0
+    for i, x in enumerate(items):
+        seen = i + 1
+        if i < n:
+            keep.append((i, x))
+        elif (j := rng.randrange(i + 1)) < n:
+            keep[j] = (i, x)
+    return [x for _, x in sorted(keep, key=lambda t: t[0])], seen
+
+
+def request_for(variant: str, row: Row, p: Params, run_seed: int, attempt: int) -> Request:
+    system, user = load_prompt(p.prompt).render(question=row.instruction, response=row.output)
+    seed = path_seed(run_seed, f"score:{variant}/{row.id}") + attempt
+    return Request.chat(system, user, temperature=p.temperature, top_p=p.top_p,
+                        max_tokens=p.max_tokens, seed=seed, sample=attempt,
+                        schema=score_schema(SCALE, p.justification_max_chars))
+
+
+def run(variant: str, rows: Iterable[Row], llm: LLM, p: Params,
+        run_seed: int) -> Iterator[tuple[Score, list[str]]]:
+    """Yield (score, parse errors of failed attempts) per row, in input order."""
+    prompt_hash, it = load_prompt(p.prompt).hash, iter(rows)
+    while batch := list(islice(it, p.batch_rows)):
+        judged = judge_scores(batch, lambda r, a: request_for(variant, r, p, run_seed, a),
+                              llm, SCALE, p.max_attempts)
+        for row, s in zip(batch, judged):
+            yield Score(item_id=f"{variant}/{row.id}", question_id=row.question_id,
+                        score=s.score, justification=s.justification, parsed=s.parsed,
+                        attempts=s.attempts, error=None if s.parsed else s.errors[-1],
+                        model=llm.spec.model, prompt_hash=prompt_hash,
+                        prompt_tokens=s.prompt_tokens,
+                        completion_tokens=s.completion_tokens), s.errors
+
+
+def variant_stats(rows_in: int, scores: list[Score], first_fail: int) -> dict:
+    parsed = [s.score for s in scores if s.parsed]
+    n = max(len(scores), 1)
+    return {
+        "rows_in": rows_in, "sampled": len(scores), "not_sampled": rows_in - len(scores),
+        "parsed": len(parsed), "unparsed": len(scores) - len(parsed),
+        "parse_failure_rate_first_attempt": round(first_fail / n, 4),
+        "parse_failure_rate": round((len(scores) - len(parsed)) / n, 4),
+        "mean": round(statistics.fmean(parsed), 4) if parsed else None,
+        "std": round(statistics.pstdev(parsed), 4) if parsed else None,  # population std
+        # The authors' figure: unparsed replies averaged in as 0 (for comparison only).
+        "mean_unparsed_as_0": round(sum(parsed) / len(scores), 4) if scores else None,
+        "score_histogram": {str(k): v for k, v in sorted(Counter(parsed).items())}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="Score a seeded sample of each dataset variant 1-10.")
+    ap.add_argument("datasets")
+    ap.add_argument("out")
+    ap.add_argument("--params", default="params.yaml")
+    a = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    run_p, p, t0, out = load_run(a.params), load("score", Params, a.params), time.time(), Path(a.out)
+    llm = LLM(p.model, model_spec(p.model, a.params), run_p, stage="score")
+    stats: dict = {"variants": {}}
+    with JsonlWriter(out / "scores.jsonl") as w:
+        for v in p.variants:
+            sample, seen = reservoir(read_jsonl(Path(a.datasets) / f"{v}.jsonl", Row),
+                                     p.sample_size, path_seed(run_p.seed, "score"))
+            scored = list(run(v, sample, llm, p, run_p.seed))
+            w.write_all(s for s, _ in scored)
+            stats["variants"][v] = variant_stats(seen, [s for s, _ in scored],
+                                                 sum(bool(e) for _, e in scored))
+    ledger = llm.ledger.to_list()
+    write_json(out / "ledger.json", ledger)
+    write_json(out / "stats.json", {**stats, **{k: sum(r[k] for r in ledger) for k in (
+        "prompt_tokens", "completion_tokens", "model_calls")}, "wall_s": round(time.time() - t0, 2)})
+    log.info("score: %s", {v: (s["parsed"], s["mean"]) for v, s in stats["variants"].items()})
+
+
+if __name__ == "__main__":
+    main()

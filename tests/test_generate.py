@@ -103,7 +103,7 @@ def test_real_tiny_agent_generates_nine_paths(tiny_models, tmp_path):
     paths = list(run([q(1), q(2)], llm, "agent", p, run_seed=7))
     assert len(paths) == 2 * 3 * 3 and len({x.id for x in paths}) == 18
     assert all(x.completion_tokens <= 16 and x.revision.startswith("sha256:") for x in paths)
-    assert len({x.text for x in paths}) > 9  # sampling differs across seeds/temperatures
+    assert len({x.cot for x in paths}) > 9  # sampling differs across seeds/temperatures
     again = list(run([q(1), q(2)], llm, "agent", p, run_seed=7))
-    assert [x.text for x in again] == [x.text for x in paths]
+    assert [x.cot for x in again] == [x.cot for x in paths]
     assert llm.ledger.to_list()[0]["model_calls"] == 18  # the second run came from the cache

@@ -41,8 +41,10 @@ def repo(tmp_path_factory):
 @pytest.mark.slow
 def test_repro_runs_every_stage_and_second_repro_is_noop(repo):
     dst, first = repo
-    for stage in yaml.safe_load((dst / "dvc.yaml").read_text())["stages"]:
-        assert f"Running stage '{stage}'" in first.stdout, stage
+    for stage, spec in yaml.safe_load((dst / "dvc.yaml").read_text())["stages"].items():
+        names = [f"{stage}@{k}" for k in spec["foreach"]] if "foreach" in spec else [stage]
+        for name in names:
+            assert f"Running stage '{name}'" in first.stdout, name
     second = sh("dvc", "repro", cwd=dst)
     assert "Running stage" not in second.stdout
     assert sh("dvc", "status", cwd=dst).stdout.strip().endswith("up to date.")

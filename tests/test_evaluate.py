@@ -1,0 +1,308 @@
+"""evaluate: answer extraction tables, prompt, sampling, bootstrap CIs, metrics, real loaders."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stages.answers import huatuo_choice, strict_letter
+from stages.evaluate import (
+    Benchmark,
+    Params,
+    Prediction,
+    extract,
+    interval,
+    main,
+    metrics_of,
+    request_for,
+    resample_means,
+    resolve_model,
+    run,
+    select,
+)
+from stages.llm import Completion
+from stages.params import ModelSpec
+from stages.records import Question, question_id
+from stages.sources import load_source
+
+ROOT = Path(__file__).resolve().parents[1]
+OPTS = {"A": "gout", "B": "asthma", "C": "cystitis", "D": "pneumonia"}
+YNM = {"A": "yes", "B": "no", "C": "maybe"}  # PubMedQA, lettered as the loader does
+
+# (output, options, strict letter, (huatuo first, huatuo last, huatuo match type)).
+# Hand-labelled; the huatuo column is what HuatuoGPT-o1's scorer returns (checked against
+# the original code), quirks included; type 0 = empty output (never scored).
+TABLE = [
+    ("The answer is (B)", OPTS, "B", ("B", "B", 1)),
+    ("**Answer: C**", OPTS, "C", ("C", "C", 1)),
+    ("**Final Answer**: C", OPTS, "C", ("C", "C", 1)),
+    ("The correct answer is: **D. pneumonia**", OPTS, "D", ("D", "D", 1)),
+    ("A is incorrect because gout is acute. B is incorrect. Therefore the answer is D.", OPTS, "D",
+     ("D", "D", 1)),
+    # the final-response section wins over an earlier statement in the thinking
+    ("## Thinking\n\nA fits poorly; the answer is B.\n\n## Final Response\n\nC. cystitis", OPTS, "C",
+     ("C", "C", 1)),
+    ("## Thinking\n\nWheeze.\n\n## Final Response\n\nThe patient has asthma, so the answer is B.",
+     OPTS, "B", ("B", "B", 1)),
+    ("<think>maybe A</think>\nThe answer is D.", OPTS, "D", ("D", "D", 1)),
+    # lowercase: strict reads it; huatuo's regexes are case-sensitive (falls to similarity)
+    ("the answer is c.", OPTS, "C", ("B", "B", 3)),
+    ("The answer is (a)", OPTS, "A", ("D", "D", 3)),
+    ("answer: b) asthma", OPTS, "B", ("B", "B", 2)),
+    ("the answer is a bit unclear", OPTS, None, ("D", "D", 3)),
+    # no explicit statement: strict refuses, huatuo takes any bare letter
+    ("Option B", OPTS, None, ("B", "B", 1)),
+    ("Vitamin C is the correct answer.", OPTS, None, ("C", "C", 1)),
+    ("Therefore, option C is the correct answer.", OPTS, "C", ("C", "C", 1)),
+    # hedges and several answers
+    ("The answer is B or C.", OPTS, None, ("B", "B", 1)),
+    ("The correct answers are B and D.", OPTS, None, ("B", "D", 1)),
+    ("The answer is not B; it is C.", OPTS, None, ("B", "C", 1)),
+    # the article "A": not an answer for either extractor
+    ("Answer: A 45-year-old man with gout.", OPTS, None, ("A", "A", 2)),
+    ("Answer: B\nExplanation: A is wrong.", OPTS, "B", ("B", "B", 1)),
+    ("The answer is A because gout is acute.", OPTS, "A", ("A", "A", 1)),
+    # letters outside the options: huatuo accepts any of A-N
+    ("The answer is E.", OPTS, None, ("E", "E", 1)),
+    ("answer is I think B", OPTS, None, ("I", "I", 1)),
+    # the last statement wins (strict); first/last readings differ (huatuo)
+    ("The answer is B\n\nOn second thought, the answer is C", OPTS, "C", ("B", "C", 1)),
+    ("Final answer: A ... on reflection, the final answer is B", OPTS, "B", ("B", "B", 1)),
+    ("\\boxed{D}", OPTS, "D", ("D", "D", 1)),
+    ("The best option is (C) cystitis", OPTS, "C", ("C", "C", 1)),
+    # option texts
+    ("The final answer is pneumonia.", OPTS, "D", ("D", "D", 2)),
+    ("Asthma. Wheeze and reversible obstruction point to asthma.", OPTS, None, ("B", "B", 2)),
+    # PubMedQA: yes/no/maybe by text
+    ("The answer is yes.", YNM, "A", ("A", "A", 2)),
+    ("Final answer: maybe", YNM, "C", ("C", "C", 2)),
+    ("Answer: (B) no", YNM, "B", ("B", "B", 1)),
+    ("Based on the abstract, the evidence says no.", YNM, None, ("B", "B", 2)),
+    # huatuo's "first" quirk: the option whose FIRST occurrence is latest ("maybe"), not "no"
+    ("No, maybe not; the data are not conclusive.", YNM, None, ("C", "B", 2)),
+    # empty outputs: no letter under either metric
+    ("", OPTS, None, (None, None, 0)),
+    ("   \n ", OPTS, None, (None, None, 0)),
+]
+
+
+@pytest.mark.parametrize("text,options,strict,huatuo", TABLE)
+def test_extraction_table(text, options, strict, huatuo):
+    x = extract(text, options)
+    assert x["strict"] == strict
+    assert (x["huatuo_first"], x["huatuo_last"], x["huatuo_type"]) == huatuo
+    assert x["empty"] == (huatuo[2] == 0)
+
+
+def test_strict_letter_takes_letters_only():
+    assert strict_letter("Final answer: C", "ABCD") == "C"
+    assert strict_letter("Final answer: C", "AB") is None
+
+
+def test_huatuo_similarity_fallback_prefers_later_option_on_ties():
+    assert huatuo_choice("zzz", {"A": "x", "B": "y"}) == ("B", "B", 3)
+
+
+# --- prompt and requests ---------------------------------------------------------------
+
+P = Params(benchmarks=[], prompt="stages/prompts/evaluate.md", temperature=0.5, top_p=0.9,
+           max_tokens=16, n_resamples=200)
+
+
+def q(i: int, answer: str = "B", context: str | None = None, **meta) -> Question:
+    stem = f"Case {i}: wheeze. Diagnosis?"
+    return Question(id=question_id(stem, OPTS, context), source="t", split="test", question=stem,
+                    options=OPTS, answer=answer, answer_text=OPTS[answer], context=context,
+                    source_id=str(i), meta=meta)
+
+
+def test_prompt_is_the_training_instruction_plus_strict_suffix():
+    from stages.assemble import instruction
+
+    qq = q(1, context="Abstract text.")
+    plain = request_for(qq, P.model_copy(update={"strict_prompt": False}), seed=3)
+    assert plain.messages == (("user", instruction(qq, "Please answer the following "
+                                                        "multiple-choice question:")),)
+    strict = request_for(qq, P, seed=3).messages[-1][1]
+    assert strict.startswith(plain.messages[0][1] + "\n\n") and '"The answer is X."' in strict
+    assert "Abstract text.\nCase 1" in strict and "D. pneumonia" in strict
+
+
+class FakeLLM:
+    """Answers every request with a fixed text; records the requests."""
+
+    def __init__(self, text: str):
+        self.spec = ModelSpec(backend="hf", model="fake")
+        self.revision, self.text, self.requests = "r0", text, []
+
+    def generate(self, requests):
+        self.requests += requests
+        return [Completion(self.text, "stop", 10, 5) for _ in requests]
+
+
+def test_run_scores_each_item_with_stable_seeds():
+    b = Benchmark(name="t", source="t", kind="local", path="x", split="test", loader="medqa")
+    items = [(b, "t", q(1, "B")), (b, "t", q(2, "C"))]
+    llm = FakeLLM("## Final Response\n\nThe answer is B.")
+    preds = list(run(items, llm, P, run_seed=1))
+    assert [p.strict_correct for p in preds] == [True, False]
+    assert [p.huatuo_last_correct for p in preds] == [True, False]
+    assert preds[0].seed != preds[1].seed
+    assert [p.seed for p in run(items, FakeLLM(""), P, run_seed=1)] == [p.seed for p in preds]
+    assert {r.temperature for r in llm.requests} == {0.5} and llm.requests[0].max_tokens == 16
+
+
+def test_resolve_model_role_or_checkpoint(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("models:\n  student: {backend: hf, model: models/student}\n")
+    assert resolve_model("student", P, params)[1].model == "models/student"
+    role, spec = resolve_model(str(tmp_path), P.model_copy(update={"backend": "vllm"}), params)
+    assert (role, spec.backend, spec.model) == ("checkpoint", "vllm", str(tmp_path))
+    with pytest.raises(SystemExit, match="neither a role"):
+        resolve_model("nope/missing", P, params)
+
+
+# --- sampling ------------------------------------------------------------------------------
+
+FIXTURE = ROOT / "tests/data/evaluate_bench.jsonl"
+
+
+def _bench(limit=None, subject="subject", path=FIXTURE):
+    return Benchmark(name="mmlu", source="mmlu_test", kind="local", split="test", loader="mmlu",
+                     path=str(path), subject=subject, limit=limit)
+
+
+def test_select_limits_per_column_and_accounts_for_every_record():
+    b = _bench(limit=2)
+    items, st = select(b, load_source(b), seed=1)
+    assert st["records_in"] == 6 and st["rejected"] == 1 and st["selected"] == 4
+    assert st["not_sampled"] == 1
+    assert st["columns"] == {"mmlu/anatomy": {"available": 3, "selected": 2},
+                             "mmlu/clinical_knowledge": {"available": 2, "selected": 2}}
+    ids = [it[2].source_id for it in items]
+    assert ids == sorted(ids, key=int), "file order kept"
+    assert items == select(b, load_source(b), seed=1)[0], "seeded: same draw"
+    one, _ = select(_bench(limit=1), load_source(b), seed=1)
+    assert {it[2].id for it in one} <= {it[2].id for it in items}, "larger limit: superset"
+    capped, _ = select(b, load_source(b), seed=1, cap=1)
+    assert len(capped) == 2
+    whole, st = select(_bench(subject=None), load_source(b), seed=1)
+    assert len(whole) == 5 and list(st["columns"]) == ["mmlu"]
+
+
+# --- bootstrap and metrics ---------------------------------------------------------------
+
+
+def test_bootstrap_is_deterministic_contains_estimate_and_narrows_with_n():
+    rng = np.random.default_rng(0)
+    small = (rng.random((40, 1)) < 0.6).astype(float)
+    big = np.repeat(small, 25, axis=0)  # same accuracy, 25x the items
+    a = resample_means(small, 1000, seed=7)
+    assert np.array_equal(a, resample_means(small, 1000, seed=7))
+    assert a.shape == (1001, 1) and a[0, 0] == small.mean()
+    lo, hi = interval(a[:, 0], 0.95)
+    assert lo <= a[0, 0] <= hi and 0 < lo < hi < 1
+    b_lo, b_hi = interval(resample_means(big, 1000, seed=7)[:, 0], 0.95)
+    assert lo < b_lo <= big.mean() <= b_hi < hi
+    assert (b_hi - b_lo) < (hi - lo) / 3
+    allright = resample_means(np.ones((10, 1)), 100, seed=1)[:, 0]
+    assert interval(allright, 0.95) == (1.0, 1.0)
+
+
+def _pred(col, bench, strict, first, last, empty=False, i=0):
+    return Prediction(
+        benchmark=bench, column=col, subject=None, question_id=f"q{i}", source=bench,
+        source_id=str(i), gold="A", letters="ABCD", output="" if empty else "x",
+        finish_reason="stop", empty=empty, strict="A" if strict else None,
+        huatuo_first=None if empty else ("A" if first else "B"),
+        huatuo_last=None if empty else ("A" if last else "B"), huatuo_type=0 if empty else 1,
+        strict_correct=strict, huatuo_first_correct=first, huatuo_last_correct=last,
+        model="m", revision="r", seed=i, prompt_hash="h", prompt_tokens=1, completion_tokens=2)
+
+
+def test_metrics_huatuo_is_max_of_first_and_last_per_column_and_totals():
+    preds = (
+        # medqa: 4 items; strict 1/4; first 2/4, last 3/4 -> huatuo 75; one empty
+        [_pred("medqa", "medqa", True, True, True, i=0), _pred("medqa", "medqa", False, False, True, i=1),
+         _pred("medqa", "medqa", False, True, True, i=2),
+         _pred("medqa", "medqa", False, False, False, empty=True, i=3)]
+        # mmlu/anatomy 2 items all right; mmlu/genetics 2 items all wrong
+        + [_pred("mmlu/anatomy", "mmlu", True, True, True, i=i) for i in (4, 5)]
+        + [_pred("mmlu/genetics", "mmlu", False, False, False, i=i) for i in (6, 7)])
+    m = metrics_of(preds, n_resamples=300, confidence=0.95, seed=1)
+    c = m["columns"]["medqa"]
+    assert (c["n"], c["strict_acc"], c["huatuo_acc"]) == (4, 25.0, 75.0)
+    assert (c["huatuo_first_acc"], c["huatuo_last_acc"]) == (50.0, 75.0)
+    assert c["huatuo_acc_excl_empty"] == 100.0  # the original's number: empty dropped
+    assert (c["empty"], c["unextractable"]) == (1, 2)
+    assert c["strict_ci_lo"] <= c["strict_acc"] <= c["strict_ci_hi"]
+    assert c["huatuo_ci_lo"] <= c["huatuo_acc"] <= c["huatuo_ci_hi"]
+    assert list(m["columns"]) == ["medqa", "mmlu/anatomy", "mmlu/genetics"]
+    assert m["benchmarks"]["mmlu"]["strict_acc"] == 50.0 and m["benchmarks"]["mmlu"]["columns"] == 2
+    t = m["total"]
+    assert t["micro"]["n"] == 8 and t["micro"]["strict_acc"] == 37.5  # 3/8
+    assert t["micro"]["huatuo_acc"] == 62.5  # (0.75*4 + 1*2 + 0*2) / 8
+    assert t["macro_columns"]["strict_acc"] == round(100 * (0.25 + 1 + 0) / 3, 2)
+    assert t["macro_benchmarks"]["strict_acc"] == 37.5  # (25 + 50) / 2
+    assert m == metrics_of(preds, n_resamples=300, confidence=0.95, seed=1)
+
+
+# --- the real benchmark files ------------------------------------------------------------
+
+
+def test_real_benchmark_denominators(benchmarks):
+    specs = [
+        ("medqa", "medqa/4_options/phrases_no_exclude_test.jsonl", None, {"medqa": 1273}),
+        ("medmcqa", "medmcqa/dev.jsonl", None, {"medmcqa": 4183}),
+        ("pubmedqa", "pubmedqa/test.jsonl", None, {"pubmedqa": 500}),
+        ("mmlu", "mmlu_medical/test.jsonl", "subject",
+         {"mmlu/anatomy": 135, "mmlu/clinical_knowledge": 265, "mmlu/college_biology": 144,
+          "mmlu/college_medicine": 173, "mmlu/medical_genetics": 100,
+          "mmlu/professional_medicine": 272}),
+    ]
+    for name, path, subject, want in specs:
+        b = Benchmark(name=name, source=name, kind="local", split="test", loader=name,
+                      path=str(benchmarks / path), subject=subject)
+        items, st = select(b, load_source(b), seed=0)
+        assert st["rejected"] == 0, st["reject_reasons"]
+        assert {c: v["available"] for c, v in st["columns"].items()} == want
+        assert len(items) == sum(want.values())
+        if name == "pubmedqa":
+            assert items[0][2].context and set(items[0][2].options.values()) == {"yes", "no", "maybe"}
+
+
+# --- end to end on a tiny model ------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_tiny_model_end_to_end(tiny_models, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)  # benchmark and prompt paths are repo-relative, as under DVC
+    params = tmp_path / "params.yaml"
+    bench = [f"{{name: {n}, source: {n}, kind: local, loader: {n}, split: test, "
+             f"path: assets/benchmarks/{d}/test.jsonl, limit: {k}{s}}}"
+             for n, d, k, s in (("medqa", "medqa", 2, ""), ("pubmedqa", "pubmedqa", 2, ""),
+                                ("mmlu", "mmlu_medical", 1, ", subject: subject"))]
+    params.write_text(
+        f"run: {{seed: 1, cache: {tmp_path / 'c.sqlite'}, offline: true, threads: 1}}\n"
+        "models: {}\n"
+        "evaluate:\n  backend: hf\n  backend_options: {batch_size: 8}\n"
+        "  prompt: stages/prompts/evaluate.md\n  temperature: 0.5\n  top_p: 0.9\n"
+        "  max_tokens: 12\n  n_resamples: 100\n  benchmarks:\n"
+        + "".join(f"    - {b}\n" for b in bench))
+    out = tmp_path / "ev"
+    argv = ["evaluate", "--model", tiny_models["agent"], "--name", "tiny", "--out", str(out),
+            "--params", str(params)]
+    monkeypatch.setattr(sys, "argv", argv)
+    main()
+    preds = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(preds) == 2 + 2 + 6
+    m = json.loads((out / "metrics.json").read_text())
+    assert len(m["columns"]) == 8 and m["total"]["micro"]["n"] == 10
+    for block in [*m["columns"].values(), *m["total"].values()]:
+        assert block["strict_acc"] <= block["huatuo_acc"]
+    assert json.loads((out / "ledger.json").read_text())[0]["model_calls"] == 10
+    main()  # a rerun is served from the cache
+    stats = json.loads((out / "stats.json").read_text())
+    assert (stats["model_calls"], stats["cache_hits"], stats["predictions_out"]) == (0, 10, 10)

@@ -6,7 +6,7 @@ VENV ?= .venv
 STAMP := $(VENV)/.installed
 ACTIVATE := source $(VENV)/bin/activate
 
-.PHONY: repro test test-all test-vllm bench clean-venv
+.PHONY: repro test test-all test-vllm bench diff profile clean-venv
 
 $(STAMP): pyproject.toml scripts/install-torch.sh
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
@@ -26,6 +26,16 @@ test-vllm:
 	.venv-vllm/bin/python -m pytest -m vllm -p no:cacheprovider
 
 test-all: test test-vllm
+
+# Params / metrics / plots of the workspace against a revision (default HEAD), as CI posts.
+diff: $(STAMP)
+	$(ACTIVATE) && scripts/artifact-diff.sh $(or $(BASE),HEAD)
+
+# Switch the whole DAG to another complete profile: make profile P=paper  (or P=api)
+profile:
+	test -f configs/$(P).yaml || { echo "usage: make profile P=paper|api"; exit 2; }
+	cp configs/$(P).yaml params.yaml
+	@echo "params.yaml is now configs/$(P).yaml; 'git diff params.yaml' shows the change"
 
 bench: $(STAMP)
 	$(ACTIVATE) && for b in benchmarks/*.py; do python $$b; done

@@ -1,9 +1,9 @@
 """Integer-score judges shared by rank (0-5 quality ranker) and score (1-10 score evaluator).
 
 Three small pieces: a schema (enum of the allowed integers, bounded justification), a
-tolerant parser for the judge's reply, and a bounded retry loop that re-asks only the items
-whose reply did not parse (like verify.verify_cots). A reply that never parses is recorded
-as `score=None`, never as a number.
+tolerant parser for the judge's reply, and the bounded retry loop every judge role uses
+(verify too), which re-asks only the items whose reply did not parse. A reply that never
+parses is recorded as `None`, never as a number.
 
 Score policy (both stages; the authors' code differs, see parse_score):
   accepted   an int, an integral float (4.0), a string of digits ("4", " 4 ")
@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from stages.llm import LLM, Request
 
@@ -105,18 +105,19 @@ def parse_score(text: str, scale: Sequence[int]) -> tuple[int, str | None]:
 
 
 @dataclass
-class Scored:
-    """The outcome of judging one item (over all attempts)."""
+class Judged:
+    """One judgement over all attempts: `value` (a verdict or a score) and `note` (its reason
+    or justification) once a reply parsed; `value is None` when none did."""
 
-    score: int | None = None
-    justification: str | None = None
+    value: Any = None
+    note: str | None = None
     errors: list[str] = field(default_factory=list)  # parse errors of failed attempts
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
     @property
     def parsed(self) -> bool:
-        return self.score is not None
+        return self.value is not None
 
     @property
     def attempts(self) -> int:
@@ -126,13 +127,15 @@ class Scored:
 T = TypeVar("T")
 
 
-def judge_scores(items: Sequence[T], request: Callable[[T, int], Request], llm: LLM,
-                 scale: Sequence[int], max_attempts: int) -> list[Scored]:
-    """Score items with `request(item, attempt)`; re-ask only unparsed ones, up to max_attempts.
+def judge(items: Sequence[T], request: Callable[[T, int], Request],
+          parse: Callable[[str], tuple[Any, str | None]], llm: LLM,
+          max_attempts: int) -> list[Judged]:
+    """Judge items with `request(item, attempt)`; re-ask only unparsed ones, up to max_attempts.
 
-    `request` must vary the seed/sample with `attempt`, or a cached failure would come back.
+    The one retry loop of every judge role (verify, rank, score, re-verification). `request`
+    must vary the seed/sample with `attempt`, or a cached failure would come back.
     """
-    out = [Scored() for _ in items]
+    out = [Judged() for _ in items]
     todo = list(range(len(items)))
     for attempt in range(max_attempts):
         if not todo:
@@ -140,15 +143,21 @@ def judge_scores(items: Sequence[T], request: Callable[[T, int], Request], llm: 
         comps = llm.generate([request(items[i], attempt) for i in todo])
         retry = []
         for i, c in zip(todo, comps):
-            s = out[i]
-            s.prompt_tokens += c.prompt_tokens
-            s.completion_tokens += c.completion_tokens
+            j = out[i]
+            j.prompt_tokens += c.prompt_tokens
+            j.completion_tokens += c.completion_tokens
             try:
                 if c.finish_reason == "error":
                     raise ParseError(f"backend error: {c.error}")
-                s.score, s.justification = parse_score(c.text, scale)
+                j.value, j.note = parse(c.text)
             except ParseError as e:
-                s.errors.append(str(e))
+                j.errors.append(str(e))
                 retry.append(i)
         todo = retry
     return out
+
+
+def judge_scores(items: Sequence[T], request: Callable[[T, int], Request], llm: LLM,
+                 scale: Sequence[int], max_attempts: int) -> list[Judged]:
+    """`judge` with the integer-score parser: `value` is the score, `note` the justification."""
+    return judge(items, request, lambda text: parse_score(text, scale), llm, max_attempts)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Literal
 
 from stages.generate import path_seed
-from stages.judging import Scored, judge_scores, score_schema
+from stages.judging import Judged, judge_scores, score_schema
 from stages.llm import LLM, Request
 from stages.params import Section, load, load_run, model_spec
 from stages.prompting import format_options, load_prompt
@@ -122,9 +122,9 @@ class Ranked:
     attempts: Counter = field(default_factory=Counter)
 
 
-def to_score(path: CoTPath, s: Scored, model: str, prompt_hash: str) -> Score:
-    return Score(item_id=path.id, question_id=path.question_id, score=s.score,
-                 justification=s.justification, parsed=s.parsed, attempts=s.attempts,
+def to_score(path: CoTPath, s: Judged, model: str, prompt_hash: str) -> Score:
+    return Score(item_id=path.id, question_id=path.question_id, score=s.value,
+                 justification=s.note, parsed=s.parsed, attempts=s.attempts,
                  error=None if s.parsed else s.errors[-1], model=model,
                  prompt_hash=prompt_hash, prompt_tokens=s.prompt_tokens,
                  completion_tokens=s.completion_tokens)

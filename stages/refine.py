@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 from stages import verify
 from stages.generate import path_seed, split_reasoning
+from stages.judging import Judged
 from stages.llm import LLM, Cache, Completion, Ledger, Request
 from stages.params import Section, load, load_run, model_spec
 from stages.prompting import format_options, load_prompt
@@ -137,7 +138,7 @@ def render_request(prompt: str, q: Question, cot: str, reasons: list[str], p: An
                         max_tokens=p.max_tokens, seed=seed, sample=sample)
 
 
-def failure_of(comp: Completion, cot: str, judged: verify.Judged | None) -> str | None:
+def failure_of(comp: Completion, cot: str, judged: Judged | None) -> str | None:
     """Why a rewritten CoT is not usable as is; None when it is."""
     if comp.finish_reason == "error":
         return f"backend error: {comp.error}"
@@ -147,10 +148,10 @@ def failure_of(comp: Completion, cot: str, judged: verify.Judged | None) -> str 
         return None
     if not judged.parsed:
         return f"re-verification unparsed after {judged.attempts} attempts"
-    return None if judged.verdict == "Correct" else f"re-verified {judged.verdict}"
+    return None if judged.value == "Correct" else f"re-verified {judged.value}"
 
 
-def settle(d: Draft, comp: Completion, judged: verify.Judged | None, p: Any, step: str,
+def settle(d: Draft, comp: Completion, judged: Judged | None, p: Any, step: str,
            writer: str, verifier: tuple[str, str] | None = None) -> Chosen:
     """The record for one draft, after applying `p.on_fail` to a failed rewrite."""
     cot = split_reasoning(comp.text)[0] if comp.finish_reason != "error" else ""
@@ -162,7 +163,7 @@ def settle(d: Draft, comp: Completion, judged: verify.Judged | None, p: Any, ste
     if judged is not None:
         hist.append({
             "step": "reverify", "model": verifier[0], "prompt_hash": verifier[1],
-            "verdict": judged.verdict, "reason": judged.reason, "parsed": judged.parsed,
+            "verdict": judged.value, "reason": judged.note, "parsed": judged.parsed,
             "attempts": judged.attempts, "prompt_tokens": judged.prompt_tokens,
             "completion_tokens": judged.completion_tokens})
     why = failure_of(comp, cot, judged)
@@ -171,8 +172,8 @@ def settle(d: Draft, comp: Completion, judged: verify.Judged | None, p: Any, ste
     rec = Chosen(id=d.id, question_id=d.question.id, tier=d.tier, origin=d.origin,
                  source_path_id=d.source_path_id, rank=d.rank, agent=d.agent, model=writer,
                  temperature=d.request.temperature, cot=cot, score=d.score,
-                 verdict=judged.verdict if judged else None,
-                 verify_reason=judged.reason if judged else None, history=hist, **tokens)
+                 verdict=judged.value if judged else None,
+                 verify_reason=judged.note if judged else None, history=hist, **tokens)
     if why is None:
         return rec
     # An empty rewrite has nothing to keep: `keep` drops it too (the authors drop it silently).
@@ -198,7 +199,7 @@ def rewrite(drafts: list[Draft], writer: LLM, verifier: LLM | None, vp: verify.P
             p: Any, step: str) -> list[Chosen]:
     """Write every draft with one batch call, re-verify the non-empty ones, settle each."""
     comps = writer.generate([d.request for d in drafts])
-    judged: dict[int, verify.Judged] = {}
+    judged: dict[int, Judged] = {}
     if verifier is not None:
         todo = [(i, split_reasoning(c.text)[0]) for i, c in enumerate(comps)
                 if c.finish_reason != "error"]

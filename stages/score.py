@@ -97,7 +97,7 @@ def run(variant: str, rows: Iterable[Row], llm: LLM, p: Params,
                               llm, SCALE, p.max_attempts)
         for row, s in zip(batch, judged):
             yield Score(item_id=f"{variant}/{row.id}", question_id=row.question_id,
-                        score=s.score, justification=s.justification, parsed=s.parsed,
+                        score=s.value, justification=s.note, parsed=s.parsed,
                         attempts=s.attempts, error=None if s.parsed else s.errors[-1],
                         model=llm.spec.model, prompt_hash=prompt_hash,
                         prompt_tokens=s.prompt_tokens,

@@ -13,16 +13,14 @@ OpenAI-compatible servers). An unparseable reply is re-asked with a fresh sample
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import re
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from itertools import groupby, islice
 from pathlib import Path
 
+from stages.judging import Judged, ParseError, json_objects, judge
 from stages.llm import LLM, Request
 from stages.params import Section, load, load_run, model_spec
 from stages.prompting import format_options, load_prompt
@@ -49,13 +47,6 @@ def verdict_schema(reason_max_chars: int) -> dict:
                            "reason": {"type": "string", "maxLength": reason_max_chars}}}
 
 
-class ParseError(ValueError):
-    pass
-
-
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
-
-
 def parse_verdict(text: str) -> tuple[str, str]:
     """(verdict, reason) from a reply; ParseError says why not.
 
@@ -63,14 +54,7 @@ def parse_verdict(text: str) -> tuple[str, str]:
     without enforced schemas do all three). The verdict must be Correct or Error in any
     case; anything else is a parse failure, not an Error.
     """
-    candidates = [text.strip()] + _FENCE.findall(text) + re.findall(r"\{.*?\}", text, re.DOTALL)
-    for cand in candidates:
-        try:
-            obj = json.loads(cand)
-        except ValueError:
-            continue
-        if not isinstance(obj, dict):
-            continue
+    for obj in json_objects(text):
         if "verdict" not in obj or "reason" not in obj:
             raise ParseError(f"missing key(s): {sorted({'verdict', 'reason'} - set(obj))}")
         v = obj["verdict"]
@@ -93,50 +77,13 @@ def request_for(q: Question, cot: str, seed: int, p: Params, attempt: int) -> Re
                         schema=verdict_schema(p.reason_max_chars))
 
 
-@dataclass
-class Judged:
-    """The outcome of verifying one CoT (over all attempts)."""
-
-    verdict: str | None = None
-    reason: str | None = None
-    errors: list[str] = field(default_factory=list)  # parse errors of failed attempts
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    @property
-    def parsed(self) -> bool:
-        return self.verdict is not None
-
-    @property
-    def attempts(self) -> int:
-        return len(self.errors) + self.parsed
-
-
 def verify_cots(items: list[tuple[Question, str, int]], llm: LLM, p: Params) -> list[Judged]:
-    """Verify (question, cot, seed) items; re-ask only unparsed ones, up to max_attempts.
+    """Verify (question, cot, seed) items: `value` is the verdict, `note` the reason.
 
     Also used by refine and optimize to re-verify the CoTs they write.
     """
-    out = [Judged() for _ in items]
-    todo = list(range(len(items)))
-    for attempt in range(p.max_attempts):
-        if not todo:
-            break
-        comps = llm.generate([request_for(*items[i], p, attempt) for i in todo])
-        retry = []
-        for i, c in zip(todo, comps):
-            j = out[i]
-            j.prompt_tokens += c.prompt_tokens
-            j.completion_tokens += c.completion_tokens
-            try:
-                if c.finish_reason == "error":
-                    raise ParseError(f"backend error: {c.error}")
-                j.verdict, j.reason = parse_verdict(c.text)
-            except ParseError as e:
-                j.errors.append(str(e))
-                retry.append(i)
-        todo = retry
-    return out
+    return judge(items, lambda it, attempt: request_for(*it, p, attempt), parse_verdict, llm,
+                 p.max_attempts)
 
 
 def pair_paths(questions: Iterable[Question], paths: Iterable[CoTPath]) -> Iterator[tuple[Question, CoTPath]]:
@@ -162,7 +109,7 @@ def run(pairs: Iterable[tuple[Question, CoTPath]], llm: LLM,
         for (q, path), j in zip(batch, judged):
             yield Verdict(
                 path_id=path.id, question_id=q.id, agent=path.agent,
-                temperature=path.temperature, verdict=j.verdict, reason=j.reason,
+                temperature=path.temperature, verdict=j.value, reason=j.note,
                 parsed=j.parsed, attempts=j.attempts,
                 error=None if j.parsed else j.errors[-1], model=llm.spec.model,
                 prompt_hash=prompt_hash, prompt_tokens=j.prompt_tokens,

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -72,3 +73,38 @@ def test_forced_rerun_makes_zero_model_calls(repo):
     dst, _ = repo
     sh("dvc", "repro", "-f", "-s", "verify", cwd=dst)
     assert json.loads((dst / "data/verify/stats.json").read_text())["model_calls"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook", sorted(p.name for p in (ROOT / "notebooks").glob("*.py")))
+def test_notebooks_run_on_the_tiny_artifacts(repo, notebook):
+    # jupytext percent files are plain Python: running one executes its cells in order.
+    dst, _ = repo
+    r = sh(sys.executable, f"notebooks/{notebook}", cwd=dst)
+    assert r.stdout.strip()
+
+
+@pytest.mark.slow
+def test_report_regenerates_figures_and_tables(repo):
+    dst, _ = repo
+    figs = sorted(p.name for p in (dst / "reports/figures").glob("*.png"))
+    assert figs == sorted(["accuracy.png", "composition.png", "error_counts.png", "lengths.png",
+                           "pass_rate.png", "quality.png", "sft_loss.png"])
+    m = json.loads((dst / "reports/metrics.json").read_text())
+    assert set(m["accuracy"]) == {"base", "reasonmed", "cotmed", "responsemed"}
+    rows = m["dataset"]["rows"]
+    assert rows["reasonmed"] == rows["cotmed"] == rows["responsemed"] > 0
+    assert "![" in (dst / "reports/README.md").read_text()
+
+
+@pytest.mark.slow
+def test_editing_the_summarizer_prompt_reruns_only_downstream(repo):
+    # Last in this module: it changes the fixture repo's summaries.
+    dst, _ = repo
+    prompt = dst / "stages/prompts/summarize.md"
+    prompt.write_text(prompt.read_text().rstrip() + " Keep it under three sentences.\n")
+    out = sh("dvc", "repro", cwd=dst).stdout
+    ran = set(re.findall(r"Running stage '([^'@]+)", out))
+    assert {"summarize", "assemble"} <= ran, out[-2000:]
+    assert not ran & {"models", "collect", "generate", "verify", "route", "rank", "refine",
+                      "optimize"}

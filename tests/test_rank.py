@@ -215,7 +215,7 @@ def test_judge_scores_reasks_with_new_seed_and_counts_backend_errors():
 
     [s] = judge_scores(["x"], lambda it, a: Request.chat(None, it, seed=100 + a, sample=a),
                        Flaky(None), SIX, 3)
-    assert s.score == 1 and s.errors == ["backend error: boom"] and seen == [(100, 0), (101, 1)]
+    assert s.value == 1 and s.errors == ["backend error: boom"] and seen == [(100, 0), (101, 1)]
 
 
 def test_join_checks_order():

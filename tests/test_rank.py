@@ -9,6 +9,7 @@ from stages.llm import Completion, Request
 from stages.params import ModelSpec
 from stages.rank import Params, Tally, join, request_for, run, select_top
 from stages.records import Route
+from tests.doubles import ScriptedLLM
 from tests.test_generate import _path, q
 
 P = Params(model="judge", temperature=0.7, top_p=0.95, max_tokens=64, max_attempts=3,
@@ -112,17 +113,6 @@ def route(qq, tier, verdicts):
                  verdicts=verdicts, reasons={k: f"why {k[-6:]}" for k in verdicts})
 
 
-class ScriptedLLM:
-    """Test double: replies computed from the request."""
-
-    spec = ModelSpec(backend="hf", model="judge")
-
-    def __init__(self, replies):
-        self.replies, self.seen = replies, []
-
-    def generate(self, requests):
-        self.seen.append(len(requests))
-        return [Completion(self.replies(r), "stop", 10, 5) for r in requests]
 
 
 def triples():

@@ -11,6 +11,7 @@ from stages.llm import Completion
 from stages.params import ModelSpec
 from stages.records import Score, read_jsonl
 from stages.score import Params, Row, request_for, reservoir, run, variant_stats
+from tests.doubles import ScriptedLLM
 
 P = Params(model="judge", variants=["reasonmed", "cotmed", "responsemed"], sample_size=3,
            temperature=0.7, top_p=0.95, max_tokens=64, prompt="stages/prompts/score.md")
@@ -50,15 +51,6 @@ def test_prompt_shows_question_and_response_not_gold():
     assert request_for("reasonmed", row(1), P, 1, 0).seed != r.seed  # variant in the seed
 
 
-class ScriptedLLM:
-    spec = ModelSpec(backend="hf", model="judge")
-
-    def __init__(self, replies):
-        self.replies, self.seen = replies, []
-
-    def generate(self, requests):
-        self.seen.append(len(requests))
-        return [Completion(self.replies(r), "stop", 10, 5) for r in requests]
 
 
 def replies(req):

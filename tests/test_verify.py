@@ -4,9 +4,8 @@ import json
 
 import pytest
 
-from stages.llm import Completion
-from stages.params import ModelSpec
 from stages.verify import Params, ParseError, parse_verdict, run
+from tests.doubles import ScriptedLLM
 from tests.test_generate import _path, q
 
 P = Params(model="judge", temperature=1.0, top_p=0.95, max_tokens=64, max_attempts=3,
@@ -39,17 +38,6 @@ def test_parse_verdict_rejects(text, why):
         parse_verdict(text)
 
 
-class ScriptedLLM:
-    """Test double: replies from a script per attempt (sample index)."""
-
-    spec = ModelSpec(backend="hf", model="judge")
-
-    def __init__(self, replies):
-        self.replies, self.seen = replies, []
-
-    def generate(self, requests):
-        self.seen.append(len(requests))
-        return [Completion(self.replies(r), "stop", 10, 5) for r in requests]
 
 
 def test_retries_until_parsed_and_keeps_failures_unparsed():

@@ -270,9 +270,9 @@ def tables(d: dict, p: Params) -> dict[str, tuple[list[str], list[list], str]]:
                              if c in row else "" for c in d["acc_cols"]]
                       for m, row in d["acc"].items()],
                      f"Accuracy (%, {p.metric}) with 95% bootstrap CIs"),
-        "sft": (["variant", "examples", "steps", "train loss", "tokens/s", "peak RSS (MiB)"],
+        "sft": (["variant", "examples", "steps", "train loss", "tokens/s", "peak RSS (MB)"],
                 [[v, m.get("examples"), m.get("steps"), m.get("train_loss"),
-                  m.get("tokens_per_s"), m.get("peak_rss_mib", m.get("peak_memory_mib"))]
+                  m.get("tokens_per_s"), m.get("peak_rss_mb")]
                  for v, m in d["sft"].items()], "Supervised fine-tuning runs"),
         "cost": (["stage", "requests", "prompt tokens", "completion tokens", "device-hours", "USD"],
                  [[s, c["requests"], c["prompt_tokens"], c["completion_tokens"],

@@ -56,6 +56,9 @@ LOSS_COLUMNS = ("step", "loss", "learning_rate", "epoch")
 
 class Params(Section):
     base_model: str = "student"  # role under `models`; its spec's `model` is a path or hub id
+    # What runs `-m stages.sft` in dvc.yaml's cmd: `python` here; on GPUs e.g.
+    # `accelerate launch --config_file configs/accelerate/deepspeed_zero3.yaml`.
+    launcher: str = "python"
     config: dict[str, Any] = Field(default_factory=dict)  # trl.SFTConfig kwargs, one-for-one
     lora: dict[str, Any] | None = None  # peft.LoraConfig kwargs; None = full fine-tune
     # A Jinja chat template file for a base model without one (a pure pretrained checkpoint).

@@ -188,6 +188,17 @@ def test_plain_request_body_and_usage(server, monkeypatch):
     assert body["top_k"] == 5 and "response_format" not in body
 
 
+def test_reasoning_model_body(server):
+    # o1/o3-style APIs: max_completion_tokens, no sampling knobs, system text folded in.
+    url, st = server
+    _, b = make(url, reasoning_model=True)
+    [c], _ = run(b, [req("hello", temperature=0.3, top_p=0.9, max_tokens=17, seed=11)])
+    [body] = st.bodies
+    assert body["max_completion_tokens"] == 17 and "max_tokens" not in body
+    assert "temperature" not in body and "top_p" not in body
+    assert body["messages"] == [{"role": "user", "content": "sys\n\nhello"}]
+
+
 def test_response_format_when_schema(server):
     url, st = server
     _, b = make(url)

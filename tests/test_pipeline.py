@@ -98,6 +98,17 @@ def test_report_regenerates_figures_and_tables(repo):
 
 
 @pytest.mark.slow
+def test_changing_the_learning_rate_reruns_only_sft_evaluate_report(repo):
+    dst, _ = repo
+    p = yaml.safe_load((dst / "params.yaml").read_text())
+    p["sft"]["config"]["learning_rate"] = p["sft"]["config"]["learning_rate"] / 2
+    (dst / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    out = sh("dvc", "repro", cwd=dst).stdout
+    ran = set(re.findall(r"Running stage '([^'@]+)", out))
+    assert ran == {"sft", "evaluate", "report"}, out[-2000:]
+
+
+@pytest.mark.slow
 def test_editing_the_summarizer_prompt_reruns_only_downstream(repo):
     # Last in this module: it changes the fixture repo's summaries.
     dst, _ = repo

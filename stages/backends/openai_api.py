@@ -45,7 +45,7 @@ log = logging.getLogger("reasonmed.llm.openai")
 KNOWN_OPTIONS = {
     "base_url", "api_key_env", "max_concurrency", "max_retries", "timeout_s",
     "azure_endpoint", "azure_api_version", "extra_body", "backoff_base_s", "backoff_max_s",
-    "max_retry_after_s",
+    "max_retry_after_s", "reasoning_model",
 }
 RETRY_STATUS = {408, 409, 425, 429}  # plus every 5xx
 
@@ -101,6 +101,7 @@ class OpenAIBackend:
         self.backoff_max_s = float(o.get("backoff_max_s", 8.0))
         self.max_retry_after_s = float(o.get("max_retry_after_s", 120.0))
         self.extra_body = dict(o.get("extra_body") or {})
+        self.reasoning_model = bool(o.get("reasoning_model", False))  # o1/o3-style API
         self.retries: Counter[str] = Counter()  # kind -> retries, over this backend's life
         self._rng = random.Random()  # jitter only; never affects outputs
 
@@ -124,9 +125,20 @@ class OpenAIBackend:
     # --- one request ----------------------------------------------------------------
 
     def _kwargs(self, r: Request) -> dict[str, Any]:
-        kw: dict[str, Any] = {"model": self.spec.model, "messages": r.message_dicts(), "n": 1,
-                                  "temperature": r.temperature, "top_p": r.top_p,
-                                  "max_tokens": r.max_tokens, "seed": r.seed}
+        if self.reasoning_model:
+            # o1/o3-style models reject max_tokens, sampling knobs and (o1-mini) system
+            # messages: send max_completion_tokens and fold the system text into the user turn.
+            msgs = r.message_dicts()
+            system = "\n\n".join(m["content"] for m in msgs if m["role"] == "system")
+            msgs = [m for m in msgs if m["role"] != "system"]
+            if system and msgs:
+                msgs[0] = {**msgs[0], "content": system + "\n\n" + msgs[0]["content"]}
+            kw: dict[str, Any] = {"model": self.spec.model, "messages": msgs, "n": 1,
+                                  "max_completion_tokens": r.max_tokens, "seed": r.seed}
+        else:
+            kw = {"model": self.spec.model, "messages": r.message_dicts(), "n": 1,
+                  "temperature": r.temperature, "top_p": r.top_p,
+                  "max_tokens": r.max_tokens, "seed": r.seed}
         if r.schema is not None:
             kw["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": "output", "schema": r.schema, "strict": True}}

@@ -1,0 +1,232 @@
+"""The three complete profiles (params.yaml, configs/paper.yaml, configs/api.yaml) stay valid.
+
+Each section validates with the Params class of the stage that owns it, the files have the
+same sections and keys (free-form dicts aside), every role a stage names has a model spec,
+every file a profile names exists, and the cost estimate runs on every profile without
+touching a model or the network (the paper-scale table is printed).
+"""
+
+import importlib
+import re
+import socket
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stages.backends.openai_api import KNOWN_OPTIONS
+from stages.params import ModelSpec, RunParams, read_params
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILES = ["params.yaml", "configs/paper.yaml", "configs/api.yaml"]
+DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+# Sections that are not a DVC stage of the same name, and the class that reads each.
+OWNERS = {"run": RunParams, "models_build": "stages.models", "cost": "stages.cost"}
+# Dicts whose keys are free (passed through one-for-one, or keyed by name).
+FREE = {"models", "sft.config", "sft.lora", "evaluate.backend_options", "cost.api_prices"}
+PAPER_QUESTIONS = 194_925  # METHOD.md section 2
+
+
+def load(profile: str) -> dict:
+    return read_params(ROOT / profile)
+
+
+def params_class(section: str):
+    owner = OWNERS.get(section, f"stages.{section}")
+    return importlib.import_module(owner).Params if isinstance(owner, str) else owner
+
+
+def key_paths(d: dict, prefix: str = "") -> set[str]:
+    """Dotted paths of every key, descending into dicts that are not free-form."""
+    out = set()
+    for k, v in d.items():
+        path = f"{prefix}{k}"
+        out.add(path)
+        if isinstance(v, dict) and path not in FREE:
+            out |= key_paths(v, path + ".")
+    return out
+
+
+def roles_used(p: dict) -> set[str]:
+    """Roles the stages name: `model`/`base_model` keys, the agents, evaluate's role items."""
+    roles = set(p["generate"]["agents"])
+    for sec in p.values():
+        if isinstance(sec, dict):
+            roles |= {sec[k] for k in ("model", "base_model") if isinstance(sec.get(k), str)}
+    items = DVC["evaluate"].get("foreach", {})
+    roles |= {it["model"] for it in items.values() if it.get("dep") == "models"}
+    return roles
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_section_validates_with_its_owner(profile):
+    p = load(profile)
+    assert p["models"], "no model specs"
+    for spec in p["models"].values():
+        ModelSpec.model_validate(spec)
+    for section, body in p.items():
+        if section == "models":
+            continue
+        assert section in OWNERS or section in DVC, f"{profile}: section {section} has no owner"
+        params_class(section).model_validate(body)
+
+
+def test_every_dvc_stage_with_params_is_in_the_profiles():
+    # Stages whose module has a Params class read a section of the same name.
+    for stage in DVC:
+        if stage != "models" and hasattr(importlib.import_module(f"stages.{stage}"), "Params"):
+            assert stage in load("params.yaml"), stage
+
+
+@pytest.mark.parametrize("profile", PROFILES[1:])
+def test_profiles_have_the_same_sections_and_keys(profile):
+    base, other = load("params.yaml"), load(profile)
+    assert list(other) == list(base), "same sections, in the same order"
+    assert key_paths(other) == key_paths(base), (
+        f"only in {profile}: {sorted(key_paths(other) - key_paths(base))}; "
+        f"only in params.yaml: {sorted(key_paths(base) - key_paths(other))}")
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_roles_named_by_stages_have_specs(profile):
+    p = load(profile)
+    missing = roles_used(p) - set(p["models"])
+    assert not missing, f"{profile}: roles without a spec under `models`: {sorted(missing)}"
+    assert len(set(p["generate"]["agents"])) == 3
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_model_specs_are_servable(profile):
+    for role, raw in load(profile)["models"].items():
+        spec = ModelSpec.model_validate(raw)
+        if spec.build is not None:  # the models stage builds only under models/
+            assert Path(spec.model).parts[0] == "models", f"{role}: built model outside models/"
+        if spec.backend == "openai":
+            unknown = set(spec.options) - KNOWN_OPTIONS
+            assert not unknown, f"{role}: options the openai backend refuses: {sorted(unknown)}"
+            if spec.options.get("azure_endpoint"):
+                assert spec.options.get("azure_api_version"), f"{role}: Azure needs a version"
+        if spec.backend == "vllm":
+            tp = spec.options.get("tensor_parallel_size", 1)
+            assert isinstance(tp, int) and tp >= 1
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_gpu_shard_jobs_do_not_share_a_node_blindly(profile):
+    # Each generate shard job declares gpus = its agent's tensor_parallel_size; with only
+    # --cores, Snakemake would start several TP-N jobs on the same GPUs.
+    p = load(profile)
+    gpus = [p["models"][a].get("options", {}).get("tensor_parallel_size", 0)
+            for a in p["generate"]["agents"]]
+    cmd = p["generate"]["snakemake"]
+    if any(gpus) and "--profile" not in cmd:
+        m = re.search(r"--resources\b[^-]*\bgpus=(\d+)", cmd)
+        assert m, f"{profile}: generate.snakemake needs --resources gpus=N (or a --profile)"
+        assert int(m.group(1)) >= max(gpus)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_files_a_profile_names_exist(profile):
+    p = load(profile)
+    files = [p["models_build"]["corpus"]]
+    files += [p[s]["prompt"] for s in p if isinstance(p[s], dict) and "prompt" in p[s]]
+    specs = [*p["collect"]["sources"], *p["collect"]["decontaminate"]["sets"],
+             *p["evaluate"]["benchmarks"]]
+    files += [s["path"] for s in specs if s["kind"] == "local"]
+    for f in files:
+        assert (ROOT / f).is_file(), f"{profile}: {f} not found"
+
+
+def test_paper_profile_is_the_paper_setup():
+    p = load("configs/paper.yaml")
+    assert not p["run"]["offline"]
+    assert not any("build" in s for s in p["models"].values()), "nothing is built locally"
+    m = {r: s["model"] for r, s in p["models"].items()}
+    assert [m[a] for a in p["generate"]["agents"]] == [
+        "Qwen/Qwen2.5-72B-Instruct", "deepseek-ai/DeepSeek-R1-Distill-Llama-70B",
+        "FreedomIntelligence/HuatuoGPT-o1-70B"]
+    assert m["verifier"] == m["ranker"] == "Qwen/Qwen2.5-72B-Instruct"
+    assert m["student"] == "Qwen/Qwen2.5-7B"
+    g = p["generate"]
+    assert (g["temperatures"], g["top_p"], g["max_tokens"]) == ([0.7, 0.9, 1.0], 0.9, 8192)
+    # MedQA, MedMCQA, PubMedQA and 6 MMLU subjects x (dev, validation), all from the hub
+    src = p["collect"]["sources"]
+    assert len(src) == 15 and all(s["kind"] == "hf" for s in src)
+    assert {s["split"] for s in src if s["loader"] == "mmlu"} == {"dev", "validation"}
+    assert p["collect"]["decontaminate"] == load("params.yaml")["collect"]["decontaminate"]
+    assert not any("limit" in b for b in p["evaluate"]["benchmarks"]), "full test sets"
+    assert p["score"]["sample_size"] == 3000
+
+
+def test_api_profile_serves_every_llm_role_over_openai():
+    p = load("configs/api.yaml")
+    llm_roles = roles_used(p) - {p["sft"]["base_model"]} - {
+        it["model"] for it in DVC["evaluate"]["foreach"].values() if it.get("dep") == "models"}
+    assert llm_roles >= {"agent1", "agent2", "agent3", "verifier", "ranker", "refiner",
+                         "optimizer", "summarizer", "scorer"}
+    for role in llm_roles:
+        assert p["models"][role]["backend"] == "openai", role
+    assert len({p["models"][a]["model"] for a in p["generate"]["agents"]}) == 3
+    # the student stays the default's tiny built model, so the models stage has work to do
+    assert p["models"]["student"] == load("params.yaml")["models"]["student"]
+    assert p["collect"] == load("params.yaml")["collect"]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_sft_config_is_a_valid_sftconfig(profile, tmp_path):
+    from stages import sft
+
+    cfg = load(profile)["sft"]["config"]
+    sft.make_config(sft.config_kwargs(cfg, str(tmp_path), seed=0, has_cuda=False))
+
+
+@pytest.fixture
+def no_models_no_network(monkeypatch):
+    """Fail loudly if anything builds a backend or opens a socket."""
+    import stages.llm
+
+    def refuse(*a, **k):
+        raise AssertionError("the cost estimate must not touch a model or the network")
+
+    monkeypatch.setattr(stages.llm, "make_backend", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.fixture(scope="module")
+def sample_questions(tmp_path_factory) -> str:
+    """assets/questions_sample.jsonl as collected `Question` records (what `estimate` reads),
+    through the default's own source spec: the raw file is not in the Question schema."""
+    from stages.collect import Params
+    from stages.records import JsonlWriter, Question
+    from stages.sources import load_source
+
+    spec = Params.model_validate(load("params.yaml")["collect"]).sources[0]
+    f = tmp_path_factory.mktemp("collect") / "questions.jsonl"
+    with JsonlWriter(f) as w:
+        w.write_all(q for q in load_source(spec) if isinstance(q, Question))
+    return str(f)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_cost_estimate_runs_without_models(profile, sample_questions, no_models_no_network,
+                                           capsys):
+    from stages import cost
+
+    cost.main(["estimate", "--params", profile, "--questions", sample_questions,
+               "--scale-to", str(PAPER_QUESTIONS)])
+    out = capsys.readouterr().out
+    p = load(profile)
+    n_paths = PAPER_QUESTIONS * len(p["generate"]["temperatures"]) * p["generate"][
+        "samples_per_temperature"]
+    for agent in p["generate"]["agents"]:
+        spec = p["models"][agent]
+        assert f"| generate | {agent} | {spec['backend']} | {spec['model']} | {n_paths:,} |" in out
+    assert f"| verify | {p['verify']['model']} |" in out
+    assert f"| {n_paths * len(p['generate']['agents']):,} |" in out  # verify requests
+    assert "| **total** |" in out
+    if profile == "configs/paper.yaml":
+        with capsys.disabled():  # the paper-scale estimate, visible in the test log
+            print(f"\n\npython -m stages.cost estimate --params {profile} --questions "
+                  f"<collected assets/questions_sample.jsonl> --scale-to {PAPER_QUESTIONS}\n")
+            print(out)

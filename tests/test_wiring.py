@@ -53,15 +53,19 @@ def test_stage_outputs_do_not_overlap():
     assert len(outs) == len(set(outs))
 
 
-def test_snakemake_dry_run_is_clean(tmp_path):
+@pytest.mark.parametrize("profile", [[], ["--profile", "configs/slurm"]], ids=["local", "slurm"])
+def test_snakemake_dry_run_is_clean(tmp_path, profile):
     exe = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or shutil.which("snakemake")
     if exe is None:
         pytest.skip("snakemake not on PATH")
+    if profile:
+        pytest.importorskip("snakemake_executor_plugin_slurm")
+        shutil.copytree(ROOT / "configs/slurm", tmp_path / "configs/slurm")
     for f in ("Snakefile", "params.yaml"):
         shutil.copy(ROOT / f, tmp_path / f)
     (tmp_path / "data/collect").mkdir(parents=True)
     (tmp_path / "data/collect/questions.jsonl").write_text("")
-    r = subprocess.run([exe, "-n", "--cores", "1", "--allowed-rules", "generate_shard",
+    r = subprocess.run([exe, "-n", *(profile or ["--cores", "1"]), "--allowed-rules", "generate_shard",
                         "generate_gather", "--", "data/generate/paths.jsonl"],
                        cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]

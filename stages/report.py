@@ -212,11 +212,12 @@ def gather(root: Path, p: Params, params: dict) -> dict:
     rj = lambda f: json.loads((root / f).read_text())  # noqa: E731
     route, asm = rj("data/route/stats.json"), rj("data/assemble/stats.json")
     comp: dict = defaultdict(Counter)
-    for f in ("reasonmed",):
-        import pyarrow.parquet as pq
-        t = pq.read_table(root / f"data/assemble/datasets/{f}.parquet", columns=["source", "tier"])
-        for s, tier in zip(t.column("source").to_pylist(), t.column("tier").to_pylist()):
-            comp[s][tier] += 1
+    import pyarrow.parquet as pq
+
+    # The variants share rows, so one of them gives the composition of all three.
+    t = pq.read_table(root / "data/assemble/datasets/reasonmed.parquet", columns=["source", "tier"])
+    for s, tier in zip(t.column("source").to_pylist(), t.column("tier").to_pylist()):
+        comp[s][tier] += 1
     evals = {m: rj(f"data/evaluate/{m}/metrics.json") for m in p.eval_models}
     acc_cols, acc = accuracy_rows(evals, p.metric)
     acc_by_metric = {m: accuracy_rows(evals, m)[1] for m in ("strict", "huatuo")}

@@ -29,15 +29,10 @@ import pytest
 from stages.backends.openai_api import OpenAIBackend, retry_after_s
 from stages.llm import LLM, Cache, Completion, Request
 from stages.params import ModelSpec, RunParams
+from stages.verify import verdict_schema
 
 SECRET = "sk-test-SECRET-0123456789abcdef"
-VERDICT = {
-    "type": "object",
-    "properties": {"verdict": {"type": "string", "enum": ["Correct", "Error"]},
-                   "reason": {"type": "string", "maxLength": 200}},
-    "required": ["verdict", "reason"],
-    "additionalProperties": False,
-}
+VERDICT = verdict_schema(200)  # the verifier's own schema
 
 
 # --- the fake server ----------------------------------------------------------------

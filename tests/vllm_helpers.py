@@ -1,7 +1,6 @@
 """Helpers for the `vllm`-marked tests: a tiny local Llama that vLLM (CPU build) can load,
-and a `vllm serve` process on 127.0.0.1. No downloads: the tokenizer is trained here on
-generated text (STACK-NOTES section 3). Only tokenizers/transformers/torch are imported,
-lazily, so importing this module is free.
+and a `vllm serve` process on 127.0.0.1. No downloads: the model comes from the `models`
+stage's builder (imported lazily, so importing this module is free).
 
     build_tiny_llama(path)          -> path (config, weights, tokenizer, ChatML template)
     with vllm_server(model) as url: -> "http://127.0.0.1:PORT/v1", killed on exit
@@ -11,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -21,72 +19,30 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-CHATML = (
-    "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
-SPECIALS = ["<unk>", "<s>", "</s>", "<pad>", "<|im_start|>", "<|im_end|>"]
-
 # Settings the CPU build needs (STACK-NOTES: vLLM section).
 CPU_ENGINE_OPTIONS = {"dtype": "float32", "enforce_eager": True, "max_model_len": 512,
                           "gpu_memory_utilization": 0.3, "enable_chunked_prefill": False}
 
 
-def corpus(n: int = 400, seed: int = 0) -> list[str]:
-    """A few tens of KB of synthetic vignettes, JSON verdicts included."""
-    rng = random.Random(seed)
-    sexes, signs = ["woman", "man", "girl", "boy"], ["fever", "dysuria", "chest pain",
-                                                     "cough", "rash", "headache", "fatigue"]
-    out = []
-    for i in range(n):
-        a, s = rng.randint(1, 90), rng.choice(sexes)
-        x, y = rng.sample(signs, 2)
-        letter = "ABCDE"[i % 5]
-        out.append(
-            f"A {a}-year-old {s} presents with {x} and {y} for {rng.randint(1, 14)} days. "
-            f"Which is the most likely diagnosis? Step 1: consider {x}. Step 2: {y} narrows it. "
-            f"Therefore, the answer is {letter}.\n"
-            f'{{"verdict": "{rng.choice(["Correct", "Error"])}", "reason": "Step {i % 3 + 1} '
-            f'is {rng.choice(["sound", "wrong", "unclear"])}."}}\n')
-    return out
-
-
 def build_tiny_llama(path: str | os.PathLike, *, hidden: int = 128, heads: int = 2,
                      layers: int = 2, seed: int = 0) -> Path:
-    """Random-weight LlamaForCausalLM + trained byte-level BPE tokenizer with ChatML.
+    """A random-weight tiny Llama built by the `models` stage code (its tokenizer, trained on
+    assets/corpus.txt, and its ChatML template), with no warm-up steps.
 
     head_dim = hidden / heads must be >= 32 for vLLM's CPU attention (64 here).
     """
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from stages.models import Build, Params, build_model, chat_documents, train_tokenizer
 
+    root = Path(__file__).resolve().parents[1]
+    p = Params(corpus=str(root / "assets/corpus.txt"), max_position_embeddings=1024,
+               pretrain_steps=0)
+    text = Path(p.corpus).read_text(encoding="utf-8")
+    tok = train_tokenizer(text, p.vocab_size)
+    model, _ = build_model(Build(seed=seed, hidden_size=hidden, num_hidden_layers=layers,
+                                 num_attention_heads=heads), p, tok, chat_documents(text, tok))
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.post_processor = processors.ByteLevel(trim_offsets=False)
-    tok.train_from_iterator(corpus(seed=seed), trainers.BpeTrainer(
-        vocab_size=1024, special_tokens=SPECIALS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
-    hf_tok = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="<|im_end|>", unk_token="<unk>",
-        pad_token="<pad>", chat_template=CHATML, model_max_length=1024)
-    ids = {t: tok.token_to_id(t) for t in SPECIALS}
-    cfg = LlamaConfig(
-        vocab_size=tok.get_vocab_size(), hidden_size=hidden, intermediate_size=2 * hidden,
-        num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
-        max_position_embeddings=1024, tie_word_embeddings=True, bos_token_id=ids["<s>"],
-        eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<pad>"])
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(cfg)
-    model.generation_config.pad_token_id = ids["<pad>"]
-    model.generation_config.eos_token_id = ids["<|im_end|>"]
     model.save_pretrained(path)
-    hf_tok.save_pretrained(path)
+    tok.save_pretrained(path)
     return path
 
 

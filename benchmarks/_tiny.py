@@ -3,9 +3,9 @@
 import tempfile
 from pathlib import Path
 
+from reasonmed.params import ModelSpec
+from reasonmed.records import Question, question_id
 from stages.models import Params, run
-from stages.params import ModelSpec
-from stages.records import Question, question_id
 
 ROOT = Path(__file__).resolve().parents[1]
 

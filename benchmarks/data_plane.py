@@ -33,8 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stages.params import load  # noqa: E402
-from stages.records import LETTERS, question_id  # noqa: E402
+from reasonmed.params import load  # noqa: E402
+from reasonmed.records import LETTERS, question_id  # noqa: E402
 
 AGENTS = ("agent1", "agent2", "agent3")
 TEMPS = (0.7, 0.9, 1.0)
@@ -206,9 +206,9 @@ def write_ledgers(root: Path, n: int) -> None:
 
 def rank_select(root: Path, params: str) -> None:
     """The rank stage without its model: join, skip, select_top and to_chosen per question."""
-    from stages.assemble import Aligned
+    from reasonmed.records import CoTPath, JsonlWriter, Question, Route, Score, read_jsonl
+    from reasonmed.streams import Aligned
     from stages.rank import Params, join, select_top, skip_reason, to_chosen
-    from stages.records import CoTPath, JsonlWriter, Question, Route, Score, read_jsonl
 
     p = load("rank", Params, params)
     scores = Aligned("scores", read_jsonl(root / "rank/scores.jsonl", Score))

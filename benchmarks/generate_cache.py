@@ -14,9 +14,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmarks._tiny import questions, tiny_model
-from stages.generate import Params, run
-from stages.llm import LLM
-from stages.params import ModelSpec, RunParams
+from reasonmed.generation import Params
+from reasonmed.llm import LLM
+from reasonmed.params import ModelSpec, RunParams
+from stages.generate import run
 
 
 def main() -> None:

@@ -13,9 +13,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmarks._tiny import questions, tiny_model
-from stages.backends.hf import HFBackend
-from stages.generate import Params, requests_for
-from stages.params import ModelSpec, RunParams
+from reasonmed.backends.hf import HFBackend
+from reasonmed.generation import Params, requests_for
+from reasonmed.params import ModelSpec, RunParams
 
 
 def main() -> None:

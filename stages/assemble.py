@@ -34,7 +34,6 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +41,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import field_validator
 
-from stages import cost
-from stages.params import Section, load
-from stages.prompting import format_options
-from stages.records import (
+from reasonmed import cost
+from reasonmed.params import Section, load
+from reasonmed.prompting import format_options
+from reasonmed.records import (
     Chosen,
     CoTPath,
     JsonlWriter,
@@ -58,6 +57,7 @@ from stages.records import (
     read_jsonl,
     write_json,
 )
+from reasonmed.streams import join_by_question
 
 log = logging.getLogger("reasonmed.assemble")
 
@@ -67,6 +67,8 @@ TIERS = ("easy", "medium", "difficult", "unrouted")
 # "ranked" records too (on_fail: keep_original puts the ranked original back).
 STREAM_OF_TIER = {"easy": "ranked", "medium": "refined", "difficult": "optimized"}
 WRITER_STEP = {"ranked": "generate", "refined": "refine", "optimized": "optimize"}
+STREAMS = ("routes", "verdicts", "scores", "ranked", "refined", "optimized", "summaries",
+           "paths")
 LEDGER_STAGES = ("generate", "verify", "rank", "refine", "optimize", "summarize")
 
 # Deviations from the paper and the authors' code, listed in DATA_CARD.md. Stages document
@@ -192,26 +194,6 @@ def provenance(q: Question, r: Route, c: Chosen, s: Summary, path: CoTPath | Non
 # --- the lockstep join ---------------------------------------------------------------
 
 
-class Aligned:
-    """Pulls one question's records at a time from a stream grouped in question order."""
-
-    def __init__(self, name: str, records: Iterable[Any], key=lambda r: r.question_id):
-        self.name, self.groups = name, groupby(records, key=key)
-        self.head = next(self.groups, None)
-
-    def take(self, qid: str) -> list:
-        if self.head is None or self.head[0] != qid:
-            return []
-        out = list(self.head[1])
-        self.head = next(self.groups, None)
-        return out
-
-    def check_done(self) -> None:
-        if self.head is not None:
-            raise ValueError(f"{self.name}: records for question {self.head[0]} are out of "
-                             f"question order or for a question not collected")
-
-
 @dataclass(frozen=True)
 class PathRef:
     """A line of paths.jsonl, parsed only when a chosen CoT needs its source path."""
@@ -316,14 +298,11 @@ def run(questions: Iterable[Question], routes: Iterable[Route], verdicts: Iterab
         optimized: Iterable[Chosen], summaries: Iterable[Summary], paths: Iterable[PathRef],
         p: Params) -> Iterator[Assembled]:
     """One Assembled per collected question, in question order (every input is ordered so)."""
-    streams = {
-        "routes": Aligned("routes", routes), "verdicts": Aligned("verdicts", verdicts),
-        "scores": Aligned("rank scores", scores), "ranked": Aligned("rank chosen", ranked),
-        "refined": Aligned("refine chosen", refined),
-        "optimized": Aligned("optimize chosen", optimized),
-        "summaries": Aligned("summaries", summaries), "paths": Aligned("paths", paths)}
-    for q in questions:
-        got = {k: s.take(q.id) for k, s in streams.items()}
+    joined = join_by_question(
+        questions, routes=routes, verdicts=verdicts, scores=scores, ranked=ranked,
+        refined=refined, optimized=optimized, summaries=summaries, paths=paths)
+    for q, *records in joined:
+        got = dict(zip(STREAMS, records))
         if len(got["routes"]) > 1:
             raise ValueError(f"routes: {len(got['routes'])} records for question {q.id}")
         route = got["routes"][0] if got["routes"] else None
@@ -333,8 +312,6 @@ def run(questions: Iterable[Question], routes: Iterable[Route], verdicts: Iterab
         out = Assembled(q, route, got["verdicts"], got["scores"], chosen, got["summaries"])
         assemble_question(q, route, chosen, got["summaries"], paths_q, p, out)
         yield out
-    for s in streams.values():
-        s.check_done()
 
 
 # --- statistics ----------------------------------------------------------------------

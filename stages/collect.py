@@ -1,7 +1,7 @@
 """collect: raw MCQs from every configured source -> validated, deduplicated, decontaminated.
 
 Method step S0 (METHOD.md §2). Reads the sources in params `collect.sources` (HF hub
-datasets, local JSONL/JSON/Parquet, the shipped sample; see stages/sources.py), then per
+datasets, local JSONL/JSON/Parquet, the shipped sample; see reasonmed/sources.py), then per
 record, in source order and file order:
   1. validate      malformed -> rejects.jsonl (field + reason), never a traceback
   2. decontaminate word n-gram overlap with the evaluation test sets
@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.params import DEFAULT_PARAMS, Section, load, load_run
-from stages.records import JsonlWriter, Question, Reject, normalise_text, write_json
-from stages.sources import SourceSpec, load_source
+from reasonmed.params import DEFAULT_PARAMS, Section, load, load_run
+from reasonmed.records import JsonlWriter, Question, Reject, normalise_text, write_json
+from reasonmed.sources import SourceSpec, load_source
 
 
 class Dedup(Section):

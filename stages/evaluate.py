@@ -35,13 +35,13 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, PositiveInt
 
-from stages.answers import huatuo_choice, strict_letter
-from stages.generate import path_seed
-from stages.llm import LLM, Request
-from stages.params import ModelSpec, Section, load, load_models, load_run
-from stages.prompting import format_options, load_prompt
-from stages.records import JsonlWriter, Question, Record, Reject, read_jsonl, write_json
-from stages.sources import SourceSpec, load_source
+from reasonmed.answers import huatuo_choice, strict_letter
+from reasonmed.llm import LLM, Request
+from reasonmed.params import ModelSpec, Section, load, load_models, load_run
+from reasonmed.prompting import format_options, load_prompt
+from reasonmed.records import JsonlWriter, Question, Record, Reject, read_jsonl, write_json
+from reasonmed.seeds import path_seed
+from reasonmed.sources import SourceSpec, load_source
 
 log = logging.getLogger("reasonmed.evaluate")
 

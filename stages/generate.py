@@ -12,86 +12,23 @@ once per job; Snakemake fans the jobs out and `gather` joins them in question or
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
-import re
 import time
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 
-from stages.answers import extract_letter
-from stages.llm import LLM, Ledger, Request
-from stages.params import Section, load, load_run, model_spec
-from stages.prompting import format_options, load_prompt
-from stages.records import CoTPath, JsonlWriter, Question, read_jsonl, write_json
+from reasonmed.answers import extract_letter
+from reasonmed.generation import Params, requests_for
+from reasonmed.llm import LLM, Ledger
+from reasonmed.params import load, load_run, model_spec
+from reasonmed.prompting import load_prompt
+from reasonmed.reasoning import split_reasoning
+from reasonmed.records import CoTPath, JsonlWriter, Question, read_jsonl, write_json
+from reasonmed.streams import join_by_question
 
 log = logging.getLogger("reasonmed.generate")
-
-
-class Params(Section):
-    agents: list[str]
-    temperatures: list[float]
-    top_p: float
-    samples_per_temperature: int = 1
-    max_tokens: int
-    shards: int = 1
-    snakemake: str = "--cores 1"  # Snakemake options for the fan-out (dvc.yaml's cmd)
-    prompt: str
-    batch_questions: int = 256  # questions per backend call (bounds memory, cache commits)
-
-
-# --- reasoning markers ---------------------------------------------------------------
-
-_THINK = re.compile(r"<think>(.*?)(?:</think>|$)", re.DOTALL)
-_HEADINGS = re.compile(r"^##\s*(Thinking|Final Response)\s*$", re.MULTILINE | re.IGNORECASE)
-_ALRIGHT = re.compile(r"^\s*Alright[.,!]?\s*$", re.MULTILINE)
-
-
-def split_reasoning(text: str) -> tuple[str, list[str]]:
-    """Strip reasoning markers but keep their content; return (cot, markers found).
-
-    R1-distill models wrap thinking in <think>...</think>; HuatuoGPT-o1 writes
-    "## Thinking ... ## Final Response ..."; both sometimes open with a bare "Alright".
-    The CoT keeps the thinking and the final response, in order, without the markers.
-    """
-    markers = []
-    if "<think>" in text or "</think>" in text:
-        markers.append("<think>")
-        text = _THINK.sub(lambda m: m.group(1).strip() + "\n\n", text).replace("</think>", "")
-    for m in _HEADINGS.finditer(text):
-        markers.append(f"## {m.group(1).title()}")
-    text = _HEADINGS.sub("", text)
-    if _ALRIGHT.search(text):
-        markers.append("Alright")
-        text = _ALRIGHT.sub("", text)
-    return re.sub(r"\n{3,}", "\n\n", text).strip(), sorted(set(markers))
-
-
-# --- requests ------------------------------------------------------------------------
-
-
-def path_seed(run_seed: int, path_id: str) -> int:
-    """Per-path seed: stable under resharding and reordering (vLLM seeds each request)."""
-    return int(hashlib.sha256(f"{run_seed}:{path_id}".encode()).hexdigest()[:8], 16)
-
-
-def path_id(qid: str, agent: str, slot: int, sample: int) -> str:
-    return f"{qid}/{agent}/t{slot}s{sample}"
-
-
-def requests_for(q: Question, agent: str, p: Params, run_seed: int) -> list[tuple[str, int, int, Request]]:
-    system, user = load_prompt(p.prompt).render(
-        question=q.question, options=format_options(q.options), context=q.context)
-    out = []
-    for slot, temp in enumerate(p.temperatures):
-        for s in range(p.samples_per_temperature):
-            pid = path_id(q.id, agent, slot, s)
-            out.append((pid, slot, s, Request.chat(
-                system, user, temperature=temp, top_p=p.top_p, max_tokens=p.max_tokens,
-                seed=path_seed(run_seed, pid), sample=s)))
-    return out
 
 
 def run(questions: Iterable[Question], llm: LLM, agent: str, p: Params,
@@ -123,16 +60,9 @@ def gather(questions: Iterable[Question], shard_files: dict[str, list[Path]],
            agents: list[str]) -> Iterator[CoTPath]:
     """Join per-agent shard files into one stream: question by question, agents in order."""
     streams = {a: (p for f in shard_files[a] for p in read_jsonl(f, CoTPath)) for a in agents}
-    heads: dict[str, CoTPath | None] = {a: next(streams[a], None) for a in agents}
-    for q in questions:
-        for a in agents:
-            while heads[a] is not None and heads[a].question_id == q.id:
-                yield heads[a]
-                heads[a] = next(streams[a], None)
-    left = [a for a in agents if heads[a] is not None]
-    if left:
-        raise RuntimeError(f"shard files of {left} hold paths for questions not in the input "
-                           f"(e.g. {heads[left[0]].question_id}): stale shards?")
+    for _, *per_agent in join_by_question(questions, **streams):
+        for paths in per_agent:
+            yield from paths
 
 
 def stats_of(paths_file: Path, ledger: list[dict], wall_s: float, n_questions: int) -> dict:

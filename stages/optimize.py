@@ -29,15 +29,13 @@ from itertools import islice
 from pathlib import Path
 from typing import Literal
 
-from stages import verify
-from stages.generate import path_seed
-from stages.llm import LLM
-from stages.params import Section, load
-from stages.records import Chosen, CoTPath, JsonlWriter, Question, Route, read_jsonl, write_json
-from stages.refine import (
+from reasonmed import verification
+from reasonmed.llm import LLM
+from reasonmed.params import Section, load
+from reasonmed.records import Chosen, CoTPath, JsonlWriter, Question, Route, read_jsonl, write_json
+from reasonmed.rewriting import (
     Draft,
     ReasonsPolicy,
-    join_by_question,
     open_llms,
     render_request,
     rewrite,
@@ -45,6 +43,8 @@ from stages.refine import (
     stats_of,
     tally,
 )
+from reasonmed.seeds import path_seed
+from reasonmed.streams import join_by_question
 
 log = logging.getLogger("reasonmed.optimize")
 
@@ -86,7 +86,7 @@ def drafts_for(q: Question, paths: list[CoTPath], route: Route, p: Params,
 
 
 def run(joined: Iterable[tuple[Question, list[CoTPath], list[Route]]], writer: LLM,
-        verifier: LLM | None, vp: verify.Params | None, p: Params, run_seed: int,
+        verifier: LLM | None, vp: verification.Params | None, p: Params, run_seed: int,
         counts: Counter | None = None) -> Iterator[Chosen]:
     """Yield `n_per_question` optimized records per difficult question, in question order.
 
@@ -127,8 +127,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     p, t0, out, counts = load("optimize", Params, a.params), time.time(), Path(a.out), Counter()
     run_p, writer, verifier, vp = open_llms(p.model, p, a.params, "optimize")
-    joined = join_by_question(read_jsonl(a.questions, Question), read_jsonl(a.paths, CoTPath),
-                              read_jsonl(a.routes, Route))
+    joined = join_by_question(read_jsonl(a.questions, Question), paths=read_jsonl(a.paths, CoTPath),
+                              routes=read_jsonl(a.routes, Route))
     with JsonlWriter(out / "chosen.jsonl") as w:
         for c in run(joined, writer, verifier, vp, p, run_p.seed, counts):
             w.write(c)

@@ -2,7 +2,7 @@ r"""rank: score every Correct path of easy and medium questions 0-5 and keep the
 
 The quality ranker (METHOD.md section 6) sees the question, lettered options, the gold letter
 and text and one path's CoT, and answers JSON `{"score": 0-5, "justification"}` (schema
-enforced by the backend, re-parsed tolerantly, bounded retries; see stages/judging.py).
+enforced by the backend, re-parsed tolerantly, bounded retries; see reasonmed/judging.py).
 Per question the top `k` paths by score are kept, ties in path order (agent order, then
 temperature slot, then sample: the order of paths.jsonl), like the authors' stable sort.
 Both easy and medium questions yield `Chosen` records (origin "ranked"); refine rewrites
@@ -23,16 +23,15 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import groupby, islice
+from itertools import islice
 from pathlib import Path
 from typing import Literal
 
-from stages.generate import path_seed
-from stages.judging import Judged, judge_scores, score_schema
-from stages.llm import LLM, Request
-from stages.params import Section, load, load_run, model_spec
-from stages.prompting import format_options, load_prompt
-from stages.records import (
+from reasonmed.judging import Judged, judge_scores, score_schema
+from reasonmed.llm import LLM, Request
+from reasonmed.params import Section, load, load_run, model_spec
+from reasonmed.prompting import format_options, load_prompt
+from reasonmed.records import (
     Chosen,
     CoTPath,
     JsonlWriter,
@@ -42,6 +41,8 @@ from stages.records import (
     read_jsonl,
     write_json,
 )
+from reasonmed.seeds import path_seed
+from reasonmed.streams import join_by_question
 
 log = logging.getLogger("reasonmed.rank")
 
@@ -153,23 +154,10 @@ def to_chosen(route: Route, path: CoTPath, score: Score, rank: int) -> Chosen:
 def join(questions: Iterable[Question], paths: Iterable[CoTPath],
          routes: Iterable[Route]) -> Iterator[tuple[Question, Route, list[CoTPath]]]:
     """Lockstep join: one route per question, paths grouped per question, all in question order."""
-    groups = groupby(paths, key=lambda x: x.question_id)
-    head = next(groups, None)
-    rs = iter(routes)
-    for q in questions:
-        r = next(rs, None)
-        if r is None or r.question_id != q.id:
-            raise ValueError(f"route for question {q.id} missing or out of order "
-                             f"(got {r and r.question_id})")
-        grp: list[CoTPath] = []
-        if head is not None and head[0] == q.id:
-            grp = list(head[1])
-            head = next(groups, None)
-        yield q, r, grp
-    if head is not None:
-        raise ValueError(f"paths for question {head[0]} out of question order or unknown")
-    if (r := next(rs, None)) is not None:
-        raise ValueError(f"route for unknown question {r.question_id}")
+    for q, rs, grp in join_by_question(questions, routes=routes, paths=paths):
+        if len(rs) != 1:
+            raise ValueError(f"routes: {len(rs)} records for question {q.id} (expected 1)")
+        yield q, rs[0], grp
 
 
 def run(triples: Iterable[tuple[Question, Route, list[CoTPath]]], llm: LLM, p: Params,

@@ -18,8 +18,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from statistics import median
 
-from stages.params import Section, load, read_params
-from stages.records import CoTPath, Summary, Verdict, atomic_path, read_jsonl, write_json
+from reasonmed.params import Section, load, read_params
+from reasonmed.records import CoTPath, Summary, Verdict, atomic_path, read_jsonl, write_json
 
 log = logging.getLogger("reasonmed.report")
 TIER_COLORS = {"easy": "#4c9f70", "medium": "#e0a030", "difficult": "#c0504d"}

@@ -16,12 +16,12 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from itertools import groupby
 from pathlib import Path
 from typing import Literal
 
-from stages.params import Section, load
-from stages.records import JsonlWriter, Question, Route, Verdict, read_jsonl, write_json
+from reasonmed.params import Section, load
+from reasonmed.records import JsonlWriter, Question, Route, Verdict, read_jsonl, write_json
+from reasonmed.streams import join_by_question
 
 log = logging.getLogger("reasonmed.route")
 
@@ -59,17 +59,12 @@ def route_question(qid: str, verdicts: list[Verdict], p: Params) -> Route:
 
 def run(questions: Iterable[Question], verdicts: Iterable[Verdict], p: Params) -> Iterator[Route]:
     """One Route per question, in question order; a question with no verdicts is unrouted."""
-    groups = groupby(verdicts, key=lambda v: v.question_id)
-    head = next(groups, None)
-    for q in questions:
-        if head is not None and head[0] == q.id:
-            yield route_question(q.id, list(head[1]), p)
-            head = next(groups, None)
+    for q, vs in join_by_question(questions, verdicts=verdicts):
+        if vs:
+            yield route_question(q.id, vs, p)
         else:
             yield Route(question_id=q.id, tier="unrouted", n_paths=0, n_error=0, n_correct=0,
                         n_unparsed=0, reason="no verdicts", verdicts={}, reasons={})
-    if head is not None:
-        raise ValueError(f"verdicts for question {head[0]} out of question order")
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ The score evaluator (METHOD.md section 11.1) sees a row's instruction as [Questi
 output as [Response] and answers JSON `{"score": 1-10, "justification"}` on four criteria
 (clinical accuracy, logical reasoning, factual correctness, completeness). As in the
 authors' code the gold answer (`input`) is not shown. Schema enforced by the backend,
-re-parsed tolerantly, bounded retries (stages/judging.py).
+re-parsed tolerantly, bounded retries (reasonmed/judging.py).
 
 Deviations: the sample is seeded from run.seed alone, so every variant is graded on the
 same rows (a paired comparison: the variants share row ids; the authors' random.sample has
@@ -32,12 +32,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from stages.generate import path_seed
-from stages.judging import judge_scores, score_schema
-from stages.llm import LLM, Request
-from stages.params import Section, load, load_run, model_spec
-from stages.prompting import load_prompt
-from stages.records import JsonlWriter, Score, read_jsonl, write_json
+from reasonmed.judging import judge_scores, score_schema
+from reasonmed.llm import LLM, Request
+from reasonmed.params import Section, load, load_run, model_spec
+from reasonmed.prompting import load_prompt
+from reasonmed.records import JsonlWriter, Score, read_jsonl, write_json
+from reasonmed.seeds import path_seed
 
 log = logging.getLogger("reasonmed.score")
 

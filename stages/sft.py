@@ -46,8 +46,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from stages.params import ModelSpec, Section, load, load_run, model_spec
-from stages.records import atomic_path, read_jsonl, write_json
+from reasonmed.params import ModelSpec, Section, load, load_run, model_spec
+from reasonmed.records import atomic_path, read_jsonl, write_json
 
 log = logging.getLogger("reasonmed.sft")
 

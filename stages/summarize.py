@@ -27,13 +27,14 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 
-from stages.answers import extract_letter
-from stages.generate import path_seed, split_reasoning
-from stages.llm import LLM, Completion, Request
-from stages.params import Section, load, load_run, model_spec
-from stages.prompting import format_options, load_prompt
-from stages.records import Chosen, JsonlWriter, Question, Summary, read_jsonl, write_json
-from stages.refine import join_by_question
+from reasonmed.answers import extract_letter
+from reasonmed.llm import LLM, Completion, Request
+from reasonmed.params import Section, load, load_run, model_spec
+from reasonmed.prompting import format_options, load_prompt
+from reasonmed.reasoning import split_reasoning
+from reasonmed.records import Chosen, JsonlWriter, Question, Summary, read_jsonl, write_json
+from reasonmed.seeds import path_seed
+from reasonmed.streams import join_by_question
 
 log = logging.getLogger("reasonmed.summarize")
 
@@ -156,8 +157,9 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     run_p, p, t0, out = load_run(a.params), load("summarize", Params, a.params), time.time(), Path(a.out)
     llm, counts = LLM(p.model, model_spec(p.model, a.params), run_p, stage="summarize"), Counter()
-    joined = join_by_question(read_jsonl(a.questions, Question), read_jsonl(a.ranked, Chosen),
-                              read_jsonl(a.refined, Chosen), read_jsonl(a.optimized, Chosen))
+    joined = join_by_question(read_jsonl(a.questions, Question), ranked=read_jsonl(a.ranked, Chosen),
+                              refined=read_jsonl(a.refined, Chosen),
+                              optimized=read_jsonl(a.optimized, Chosen))
     with JsonlWriter(out / "summaries.jsonl") as w:
         for s in run(joined, llm, p, run_p.seed, counts):
             w.write(s)

@@ -33,8 +33,8 @@ def benchmarks() -> Path:
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, str]:
     """Two tiny Llama models built by the `models` stage code (no warm-up: speed)."""
+    from reasonmed.params import ModelSpec
     from stages.models import Params, run
-    from stages.params import ModelSpec
 
     out = tmp_path_factory.mktemp("models")
     specs = {r: ModelSpec(backend="hf", model=str(out / r),

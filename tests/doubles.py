@@ -1,7 +1,7 @@
 """Test doubles shared by the judge-stage tests (never used outside tests)."""
 
-from stages.llm import Completion
-from stages.params import ModelSpec
+from reasonmed.llm import Completion
+from reasonmed.params import ModelSpec
 
 
 class ScriptedLLM:

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from reasonmed.records import Chosen, JsonlWriter, Question, Route, Score, Summary, Verdict
 from stages.assemble import (
     VARIANTS,
     Params,
@@ -17,7 +18,6 @@ from stages.assemble import (
     run,
     scan_paths,
 )
-from stages.records import Chosen, JsonlWriter, Question, Route, Score, Summary, Verdict
 from tests.test_generate import _path, q
 
 P = Params()
@@ -206,7 +206,7 @@ def test_summary_mismatch_drops_only_when_asked():
 def test_out_of_order_stream_is_an_error():
     d = scenario()
     d["summaries"] = d["summaries"][::-1]
-    with pytest.raises(ValueError, match="summaries: records for question .* out of"):
+    with pytest.raises(ValueError, match="summaries: records for question .* not in question order"):
         run_scenario(d)
 
 

@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from reasonmed.params import load
+from reasonmed.records import Question, Reject, question_id
+from reasonmed.sources import load_source
 from stages import collect
 from stages.collect import Decontaminate, Dedup, EvalIndex, Params, item_words, ngrams, run
-from stages.params import load
-from stages.records import Question, Reject, question_id
-from stages.sources import load_source
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = load("collect", Params, ROOT / "params.yaml")

@@ -5,9 +5,10 @@ import json
 import pytest
 import yaml
 
-from stages.cost import Params, cost_row, cost_table, device_seconds, estimate, main
-from stages.params import read_params
-from stages.records import JsonlWriter
+from reasonmed.cost import Params, cost_row, cost_table, device_seconds
+from reasonmed.estimate import estimate, main
+from reasonmed.params import read_params
+from reasonmed.records import JsonlWriter
 from tests.test_generate import q
 
 P = Params.model_validate(read_params("params.yaml")["cost"])
@@ -101,7 +102,7 @@ def test_estimate_uses_route_stats_and_local_tokenizers(tmp_path, questions, cap
     rs = tmp_path / "route_stats.json"
     rs.write_text(json.dumps({"tiers": {"easy": 1, "medium": 1, "difficult": 2, "unrouted": 5}}))
     out = tmp_path / "est.json"
-    main(["estimate", "--params", "params.yaml", "--questions", questions,
+    main(["--params", "params.yaml", "--questions", questions,
           "--route-stats", str(rs), "--out", str(out)])
     e = json.loads(out.read_text())
     assert e["tier_shares"] == {"easy": 0.25, "medium": 0.25, "difficult": 0.5}

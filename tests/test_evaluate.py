@@ -7,7 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.answers import huatuo_choice, strict_letter
+from reasonmed.answers import huatuo_choice, strict_letter
+from reasonmed.llm import Completion
+from reasonmed.params import ModelSpec
+from reasonmed.records import Question, question_id
+from reasonmed.sources import load_source
 from stages.evaluate import (
     Benchmark,
     Params,
@@ -22,10 +26,6 @@ from stages.evaluate import (
     run,
     select,
 )
-from stages.llm import Completion
-from stages.params import ModelSpec
-from stages.records import Question, question_id
-from stages.sources import load_source
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTS = {"A": "gout", "B": "asthma", "C": "cystitis", "D": "pneumonia"}

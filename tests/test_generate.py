@@ -2,18 +2,12 @@
 
 import pytest
 
-from stages.answers import extract_letter
-from stages.generate import (
-    Params,
-    gather,
-    path_id,
-    path_seed,
-    requests_for,
-    run,
-    shard_of,
-    split_reasoning,
-)
-from stages.records import CoTPath, JsonlWriter, Question, question_id
+from reasonmed.answers import extract_letter
+from reasonmed.generation import Params, path_id, requests_for
+from reasonmed.reasoning import split_reasoning
+from reasonmed.records import CoTPath, JsonlWriter, Question, question_id
+from reasonmed.seeds import path_seed
+from stages.generate import gather, run, shard_of
 
 P = Params(agents=["a1", "a2"], temperatures=[0.7, 0.9, 1.0], top_p=0.9, max_tokens=16,
            prompt="stages/prompts/generate.md")
@@ -95,8 +89,8 @@ def test_gather_orders_by_question_then_agent(tmp_path):
 
 @pytest.mark.slow
 def test_real_tiny_agent_generates_nine_paths(tiny_models, tmp_path):
-    from stages.llm import LLM
-    from stages.params import ModelSpec, RunParams
+    from reasonmed.llm import LLM
+    from reasonmed.params import ModelSpec, RunParams
     spec = ModelSpec(backend="hf", model=tiny_models["agent"])
     llm = LLM("agent", spec, RunParams(cache=str(tmp_path / "c.sqlite")), stage="generate")
     p = Params(**{**P.model_dump(), "agents": ["agent"], "samples_per_temperature": 3})

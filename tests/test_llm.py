@@ -2,8 +2,8 @@
 
 import pytest
 
-from stages.llm import LLM, Cache, Completion, Ledger, Request, request_key
-from stages.params import ModelSpec, RunParams
+from reasonmed.llm import LLM, Cache, Completion, Ledger, Request, request_key
+from reasonmed.params import ModelSpec, RunParams
 
 SPEC = ModelSpec(backend="hf", model="fake/model", revision="r1")
 
@@ -97,7 +97,7 @@ def test_cache_is_shared_safely(tmp_path):
 def test_hf_backend_batches_and_constrains_json(tiny_models, tmp_path):
     import json
 
-    from stages.verify import verdict_schema
+    from reasonmed.verification import verdict_schema
     spec = ModelSpec(backend="hf", model=tiny_models["judge"], options={"batch_size": 4})
     llm = LLM("judge", spec, RunParams(cache=str(tmp_path / "c.sqlite")), stage="t")
     free = llm.generate([Request.chat(None, f"patient {i}", max_tokens=12, seed=i) for i in range(6)])

@@ -26,10 +26,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from stages.backends.openai_api import OpenAIBackend, retry_after_s
-from stages.llm import LLM, Cache, Completion, Request
-from stages.params import ModelSpec, RunParams
-from stages.verify import verdict_schema
+from reasonmed.backends.openai_api import OpenAIBackend, retry_after_s
+from reasonmed.llm import LLM, Cache, Completion, Request
+from reasonmed.params import ModelSpec, RunParams
+from reasonmed.verification import verdict_schema
 
 SECRET = "sk-test-SECRET-0123456789abcdef"
 VERDICT = verdict_schema(200)  # the verifier's own schema

@@ -4,8 +4,8 @@ from collections import Counter
 
 import pytest
 
+from reasonmed.rewriting import tally
 from stages.optimize import Params, pick_source, run
-from stages.refine import tally
 from tests.test_generate import _path, q
 from tests.test_refine import VP, FakeLLM, judge_by_cot, route_of, user_of
 

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.backends.openai_api import KNOWN_OPTIONS
-from stages.params import ModelSpec, RunParams, read_params
+from reasonmed.backends.openai_api import KNOWN_OPTIONS
+from reasonmed.params import ModelSpec, RunParams, read_params
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ["params.yaml", "configs/paper.yaml", "configs/api.yaml"]
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 # Sections that are not a DVC stage of the same name, and the class that reads each.
-OWNERS = {"run": RunParams, "models_build": "stages.models", "cost": "stages.cost"}
+OWNERS = {"run": RunParams, "models_build": "stages.models", "cost": "reasonmed.cost"}
 # Dicts whose keys are free (passed through one-for-one, or keyed by name).
 FREE = {"models", "sft.config", "sft.lora", "evaluate.backend_options", "cost.api_prices"}
 PAPER_QUESTIONS = 194_925  # METHOD.md section 2
@@ -183,12 +183,12 @@ def test_sft_config_is_a_valid_sftconfig(profile, tmp_path):
 @pytest.fixture
 def no_models_no_network(monkeypatch):
     """Fail loudly if anything builds a backend or opens a socket."""
-    import stages.llm
+    import reasonmed.llm
 
     def refuse(*a, **k):
         raise AssertionError("the cost estimate must not touch a model or the network")
 
-    monkeypatch.setattr(stages.llm, "make_backend", refuse)
+    monkeypatch.setattr(reasonmed.llm, "make_backend", refuse)
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
 
@@ -197,9 +197,9 @@ def no_models_no_network(monkeypatch):
 def sample_questions(tmp_path_factory) -> str:
     """assets/questions_sample.jsonl as collected `Question` records (what `estimate` reads),
     through the default's own source spec: the raw file is not in the Question schema."""
+    from reasonmed.records import JsonlWriter, Question
+    from reasonmed.sources import load_source
     from stages.collect import Params
-    from stages.records import JsonlWriter, Question
-    from stages.sources import load_source
 
     spec = Params.model_validate(load("params.yaml")["collect"]).sources[0]
     f = tmp_path_factory.mktemp("collect") / "questions.jsonl"
@@ -211,9 +211,9 @@ def sample_questions(tmp_path_factory) -> str:
 @pytest.mark.parametrize("profile", PROFILES)
 def test_cost_estimate_runs_without_models(profile, sample_questions, no_models_no_network,
                                            capsys):
-    from stages import cost
+    from reasonmed import estimate
 
-    cost.main(["estimate", "--params", profile, "--questions", sample_questions,
+    estimate.main(["--params", profile, "--questions", sample_questions,
                "--scale-to", str(PAPER_QUESTIONS)])
     out = capsys.readouterr().out
     p = load(profile)
@@ -227,6 +227,6 @@ def test_cost_estimate_runs_without_models(profile, sample_questions, no_models_
     assert "| **total** |" in out
     if profile == "configs/paper.yaml":
         with capsys.disabled():  # the paper-scale estimate, visible in the test log
-            print(f"\n\npython -m stages.cost estimate --params {profile} --questions "
+            print(f"\n\npython -m reasonmed.estimate --params {profile} --questions "
                   f"<collected assets/questions_sample.jsonl> --scale-to {PAPER_QUESTIONS}\n")
             print(out)

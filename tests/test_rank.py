@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from stages.judging import ParseError, as_int, json_objects, judge_scores, parse_score
-from stages.llm import Completion, Request
-from stages.params import ModelSpec
+from reasonmed.judging import ParseError, as_int, json_objects, judge_scores, parse_score
+from reasonmed.llm import Completion, Request
+from reasonmed.params import ModelSpec
+from reasonmed.records import Route
 from stages.rank import Params, Tally, join, request_for, run, select_top
-from stages.records import Route
 from tests.doubles import ScriptedLLM
 from tests.test_generate import _path, q
 
@@ -212,11 +212,11 @@ def test_join_checks_order():
     (q1, r1, p1), (q2, r2, p2), _ = triples()
     assert [len(ps) for _, _, ps in join([q1, q2], p1 + p2, [r1, r2])] == [4, 1]
     assert [len(ps) for _, _, ps in join([q1, q2], p2, [r1, r2])] == [0, 1]  # no paths: none
-    with pytest.raises(ValueError, match="out of order"):
+    with pytest.raises(ValueError, match="routes: 0 records for question"):
         list(join([q1, q2], p1 + p2, [r2, r1]))
-    with pytest.raises(ValueError, match="out of question order"):
+    with pytest.raises(ValueError, match="paths: records .* not in question order"):
         list(join([q1, q2], p2 + p1, [r1, r2]))
-    with pytest.raises(ValueError, match="unknown question"):
+    with pytest.raises(ValueError, match="routes: records .* not in question order"):
         list(join([q1], p1, [r1, r2]))
 
 
@@ -231,8 +231,8 @@ def test_prompt_shows_gold_and_schema_is_an_enum():
 
 @pytest.mark.slow
 def test_real_tiny_ranker(tiny_models, tmp_path):
-    from stages.llm import LLM
-    from stages.params import RunParams
+    from reasonmed.llm import LLM
+    from reasonmed.params import RunParams
     spec = ModelSpec(backend="hf", model=tiny_models["judge"])
     llm = LLM("ranker", spec, RunParams(cache=str(tmp_path / "c.sqlite")), stage="rank")
     p = Params(**{**P.model_dump(), "max_tokens": 48, "justification_max_chars": 40})

@@ -5,11 +5,13 @@ from collections import Counter
 
 import pytest
 
-from stages import verify
-from stages.llm import Completion
-from stages.params import ModelSpec
-from stages.records import Chosen, Route
-from stages.refine import Params, join_by_question, run, select_reasons, tally
+from reasonmed import verification as verify
+from reasonmed.llm import Completion
+from reasonmed.params import ModelSpec
+from reasonmed.records import Chosen, Route
+from reasonmed.rewriting import select_reasons, tally
+from reasonmed.streams import join_by_question
+from stages.refine import Params, run
 from tests.test_generate import _path, q
 
 P = Params(model="refiner", temperature=0.8, top_p=0.9, max_tokens=32,
@@ -81,10 +83,10 @@ def test_select_reasons(policy, path, expected):
 def test_join_by_question_skips_gaps_and_rejects_strays():
     qs = [q(i) for i in range(3)]
     a = [ranked(qs[0], 0, 0), ranked(qs[0], 1, 1), ranked(qs[2], 0, 0)]
-    out = list(join_by_question(qs, a, [route_of(x, ["Correct"]) for x in qs]))
+    out = list(join_by_question(qs, a=a, routes=[route_of(x, ["Correct"]) for x in qs]))
     assert [len(x[1]) for x in out] == [2, 0, 1] and all(len(x[2]) == 1 for x in out)
     with pytest.raises(ValueError, match="not in question order"):
-        list(join_by_question(qs, [ranked(qs[2], 0, 0), ranked(qs[0], 0, 0)]))
+        list(join_by_question(qs, ranked=[ranked(qs[2], 0, 0), ranked(qs[0], 0, 0)]))
 
 
 def refine(writer_reply, p=P, chosen=None, route=ROUTE):
@@ -168,8 +170,8 @@ def test_reruns_ask_the_same_requests():
 
 @pytest.mark.slow
 def test_real_tiny_refiner_and_verifier(tiny_models, tmp_path):
-    from stages.llm import LLM, Cache, Ledger
-    from stages.params import RunParams
+    from reasonmed.llm import LLM, Cache, Ledger
+    from reasonmed.params import RunParams
     run_p = RunParams(cache=str(tmp_path / "c.sqlite"))
     cache, ledger = Cache(run_p.cache), Ledger("refine")
     writer = LLM("refiner", ModelSpec(backend="hf", model=tiny_models["agent"]), run_p,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.records import JsonlWriter
+from reasonmed.records import JsonlWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,10 +6,10 @@ import sys
 import pytest
 import yaml
 
+from reasonmed.llm import Completion
+from reasonmed.params import ModelSpec
+from reasonmed.records import Score, read_jsonl
 from stages import score
-from stages.llm import Completion
-from stages.params import ModelSpec
-from stages.records import Score, read_jsonl
 from stages.score import Params, Row, request_for, reservoir, run, variant_stats
 from tests.doubles import ScriptedLLM
 
@@ -96,7 +96,7 @@ def write_datasets(folder, n=6):
 
 
 def test_main_writes_scores_stats_and_ledger(tmp_path, monkeypatch):
-    from stages.llm import LLM
+    from reasonmed.llm import LLM
     params = yaml.safe_load(open("params.yaml"))
     params["run"]["cache"] = str(tmp_path / "c.sqlite")
     params["score"]["sample_size"] = 4
@@ -126,8 +126,8 @@ def test_main_writes_scores_stats_and_ledger(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_real_tiny_scorer(tiny_models, tmp_path):
-    from stages.llm import LLM
-    from stages.params import RunParams
+    from reasonmed.llm import LLM
+    from reasonmed.params import RunParams
     llm = LLM("scorer", ModelSpec(backend="hf", model=tiny_models["judge"]),
               RunParams(cache=str(tmp_path / "c.sqlite")), stage="score")
     p = Params(**{**P.model_dump(), "max_tokens": 48, "justification_max_chars": 40})

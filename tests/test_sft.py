@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from reasonmed.params import ModelSpec
 from stages import sft
-from stages.params import ModelSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,7 +66,7 @@ def test_loss_rows_skip_summary_entry():
 
 
 def test_default_params_section_is_valid_and_accelerate_configs_parse():
-    from stages.params import load
+    from reasonmed.params import load
 
     p = load("sft", sft.Params, ROOT / "params.yaml")
     assert p.config["use_cpu"] is True and p.config["bf16"] is False and p.lora is None

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from stages.records import Question, Reject, question_id
-from stages.sources import MEDQA, Bad, Fields, SourceSpec, load_source, records, to_question
+from reasonmed.records import Question, Reject, question_id
+from reasonmed.sources import MEDQA, Bad, Fields, SourceSpec, load_source, records, to_question
 
 DATA = Path(__file__).parent / "data"
 OPTS = {"A": "Aspirin", "B": "Heparin", "C": "Warfarin", "D": "Alteplase"}

@@ -71,8 +71,8 @@ def test_retries_empty_and_letterless_replies_when_required():
 
 @pytest.mark.slow
 def test_real_tiny_summarizer(tiny_models, tmp_path):
-    from stages.llm import LLM
-    from stages.params import ModelSpec, RunParams
+    from reasonmed.llm import LLM
+    from reasonmed.params import ModelSpec, RunParams
     llm = LLM("summarizer", ModelSpec(backend="hf", model=tiny_models["agent"]),
               RunParams(cache=str(tmp_path / "c.sqlite")), stage="summarize")
     q1 = q(1)

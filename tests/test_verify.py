@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from stages.verify import Params, ParseError, parse_verdict, run
+from reasonmed.judging import ParseError
+from reasonmed.verification import Params, parse_verdict
+from stages.verify import run
 from tests.doubles import ScriptedLLM
 from tests.test_generate import _path, q
 
@@ -58,7 +60,7 @@ def test_retries_until_parsed_and_keeps_failures_unparsed():
 
 
 def test_prompt_shows_gold_letter_and_text():
-    from stages.verify import request_for
+    from reasonmed.verification import request_for
     qq = q(3)
     path = _path(qq, "a1", 0)
     r = request_for(qq, path.cot, path.seed, P, attempt=0)

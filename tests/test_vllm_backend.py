@@ -13,9 +13,9 @@ import os
 
 import pytest
 
-from stages.llm import LLM, Cache, Completion, Request
-from stages.params import ModelSpec, RunParams
-from stages.verify import verdict_schema
+from reasonmed.llm import LLM, Cache, Completion, Request
+from reasonmed.params import ModelSpec, RunParams
+from reasonmed.verification import verdict_schema
 
 try:  # tests/ on sys.path (pytest's default rootdir-less import) or tests as a package
     from vllm_helpers import CPU_ENGINE_OPTIONS, build_tiny_llama
@@ -48,7 +48,7 @@ def spec(tiny_model):
 def backend(spec):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
-    from stages.backends.vllm_engine import VLLMBackend
+    from reasonmed.backends.vllm_engine import VLLMBackend
     b = VLLMBackend(spec, RunParams(seed=0))
     yield b
     b.close()

@@ -11,7 +11,7 @@ Backends (imported lazily, so `--help` and pure tests stay fast):
   vllm    offline vllm.LLM engine, per-request seeds, prefix caching, guidance structured output
   openai  any OpenAI-compatible server, async with bounded concurrency and retries
 
-    python -m stages.llm verifier "Say hello" --max-tokens 16
+    python -m reasonmed.llm verifier "Say hello" --max-tokens 16
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from stages.params import ModelSpec, RunParams
+from reasonmed.params import ModelSpec, RunParams
 
 log = logging.getLogger("reasonmed.llm")
 
@@ -241,13 +241,13 @@ class Progress:
 
 def make_backend(spec: ModelSpec, run: RunParams) -> Backend:
     if spec.backend == "hf":
-        from stages.backends.hf import HFBackend
+        from reasonmed.backends.hf import HFBackend
         return HFBackend(spec, run)
     if spec.backend == "vllm":
-        from stages.backends.vllm_engine import VLLMBackend
+        from reasonmed.backends.vllm_engine import VLLMBackend
         return VLLMBackend(spec, run)
     if spec.backend == "openai":
-        from stages.backends.openai_api import OpenAIBackend
+        from reasonmed.backends.openai_api import OpenAIBackend
         return OpenAIBackend(spec, run)
     raise ValueError(f"unknown backend {spec.backend!r}")
 
@@ -320,7 +320,7 @@ class LLM:
 
 
 def main() -> None:
-    from stages.params import load_run, model_spec
+    from reasonmed.params import load_run, model_spec
     ap = argparse.ArgumentParser(description="Ask one role's model a question (smoke test).")
     ap.add_argument("role")
     ap.add_argument("prompt")

@@ -12,7 +12,7 @@ Three extractors, from lenient to faithful-to-a-reference:
 - `huatuo_choice` (evaluate, the `huatuo` metric): a reimplementation of HuatuoGPT-o1's
   `match_choice` (evaluation/scorer.py), which always returns a letter for non-empty text.
 
-    python -c "from stages.answers import strict_letter; print(strict_letter('The answer is B.', 'ABCD'))"
+    python -c "from reasonmed.answers import strict_letter; print(strict_letter('The answer is B.', 'ABCD'))"
 """
 
 from __future__ import annotations

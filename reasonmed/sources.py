@@ -9,7 +9,7 @@ layout loads without code changes. One bad record becomes a `Reject` naming the 
 the reason; only a whole-file problem (missing file, unknown format) stops the stage, with
 the source's name in the message.
 
-    python -m stages.sources mmlu assets/benchmarks/mmlu_medical/test.jsonl
+    python -m reasonmed.sources mmlu assets/benchmarks/mmlu_medical/test.jsonl
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from stages.params import Section
-from stages.records import LETTERS, Question, Reject, normalise_text, question_id
+from reasonmed.params import Section
+from reasonmed.records import LETTERS, Question, Reject, normalise_text, question_id
 
 AnswerFormat = Literal["auto", "letter", "index0", "index1", "text"]
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet",
@@ -428,7 +428,7 @@ def load_source(spec: SourceSpec) -> Iterator[Question | Reject]:
 
 if __name__ == "__main__":  # quick look at one file: loader name (or a Fields JSON) + path
     if len(sys.argv) != 3:
-        raise SystemExit("usage: python -m stages.sources LOADER|FIELDS_JSON PATH")
+        raise SystemExit("usage: python -m reasonmed.sources LOADER|FIELDS_JSON PATH")
     how, path = sys.argv[1:]
     spec = SourceSpec(source=Path(path).stem, kind="local", split="?", path=path,
                       **({"loader": how} if how in LOADERS else {"fields": json.loads(how)}))

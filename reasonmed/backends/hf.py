@@ -5,7 +5,7 @@ generated in fixed-size batches with left padding. transformers has one global R
 batch is seeded from its requests' seeds: outputs are reproducible for a given batch
 composition (the vLLM backend seeds each request on its own).
 
-    python -m stages.llm agent1 "A 30-year-old presents with fever." --max-tokens 32
+    python -m reasonmed.llm agent1 "A 30-year-old presents with fever." --max-tokens 32
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import os
 from collections.abc import Sequence
 from itertools import groupby
 
-from stages.llm import Completion, OnDone, Request
-from stages.params import ModelSpec, RunParams
+from reasonmed.llm import Completion, OnDone, Request
+from reasonmed.params import ModelSpec, RunParams
 
 # outlines compiles its mask kernel with torch.compile on first use (~25 s per fresh
 # machine) for no speed gain at these sizes.

@@ -3,7 +3,7 @@
 params.yaml owns every knob; a stage reads only its own section plus the shared `run` and
 `models` sections. Unknown or missing keys fail at start-up with the key's name.
 
-    python -c "from stages.params import load_run; print(load_run())"
+    python -c "from reasonmed.params import load_run; print(load_run())"
 """
 
 from __future__ import annotations

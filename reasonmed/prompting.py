@@ -3,7 +3,7 @@
 Prompt files are DVC deps of the stages that use them, so editing one reruns exactly those
 stages; their hash is stored on every record they produced.
 
-    python -c "from stages.prompting import load_prompt; print(load_prompt('stages/prompts/verify.md').hash)"
+    python -c "from reasonmed.prompting import load_prompt as p; print(p('stages/prompts/verify.md').hash)"
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import jinja2
 
-from stages.records import content_hash
+from reasonmed.records import content_hash
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False,
                           autoescape=False)

@@ -11,7 +11,7 @@ Score policy (both stages; the authors' code differs, see parse_score):
 Out-of-range values are parse failures, not clamped: clamping a 7 to 5 hides a judge that
 ignored the scale, and a retry costs one request.
 
-    python -c "from stages.judging import parse_score; print(parse_score('{\\"score\\": 4}', range(6)))"
+    python -c "from reasonmed.judging import parse_score; print(parse_score('{\\"score\\": 4}', range(6)))"
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from stages.llm import LLM, Request
+from reasonmed.llm import LLM, Request
 
 
 class ParseError(ValueError):

@@ -5,7 +5,7 @@ can stream 1.75M paths without holding them in memory. Writes go to a temp file 
 same folder and are renamed into place, so an interrupted stage never leaves a
 half-written artifact.
 
-    python -c "from stages.records import question_id; print(question_id('Q?', {'A': 'x'}))"
+    python -c "from reasonmed.records import question_id; print(question_id('Q?', {'A': 'x'}))"
 """
 
 from __future__ import annotations

@@ -37,8 +37,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from stages.llm import Completion, OnDone, Request
-from stages.params import ModelSpec, RunParams
+from reasonmed.llm import Completion, OnDone, Request
+from reasonmed.params import ModelSpec, RunParams
 
 log = logging.getLogger("reasonmed.llm.openai")
 

@@ -3,15 +3,19 @@
 #   make test    set up .venv if needed, then run the test suite (what CI runs)
 SHELL := /bin/bash
 VENV ?= .venv
+LOCK ?= requirements/cpu.lock
 STAMP := $(VENV)/.installed
 ACTIVATE := source $(VENV)/bin/activate
 
-.PHONY: repro test test-all test-vllm bench diff profile clean-venv
+.PHONY: repro test test-all test-vllm bench diff profile lock clean-venv
 
-$(STAMP): pyproject.toml scripts/install-torch.sh
+# The pinned CPU environment: torch (CPU build) first, then exactly the lock file (hashes
+# checked, no resolver), then the project itself without touching its dependencies.
+$(STAMP): pyproject.toml $(LOCK) scripts/install-torch.sh
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	scripts/install-torch.sh $(VENV)
-	$(VENV)/bin/pip install -q -e ".[dev]"
+	$(VENV)/bin/pip install -q --require-hashes --no-deps -r $(LOCK)
+	$(VENV)/bin/pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 repro: $(STAMP)
@@ -26,6 +30,21 @@ test-vllm:
 	.venv-vllm/bin/python -m pytest -m vllm -p no:cacheprovider tests/test_vllm_backend.py tests/test_openai_backend.py
 
 test-all: test test-vllm
+
+# Regenerate the lock files from pyproject.toml (uv resolves; pip installs). The CPU lock
+# leaves torch out (scripts/install-torch.sh installs the CPU build, which the resolver
+# sees through TORCH_WHEELS); the GPU lock pins the CUDA stack for `.[gpu]` machines:
+#   pip install --require-hashes -r requirements/gpu.lock && pip install --no-deps -e .
+TORCH_WHEELS ?= $(or $(PIP_FIND_LINKS),https://download.pytorch.org/whl/cpu/torch/)
+lock: $(STAMP)
+	$(VENV)/bin/pip install -q uv
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	  --python-platform x86_64-unknown-linux-gnu --generate-hashes --no-header \
+	  --find-links $(TORCH_WHEELS) -c <(echo "torch==2.13.0+cpu") --no-emit-package torch \
+	  -o requirements/cpu.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra gpu --extra dev --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header \
+	  -o requirements/gpu.lock
 
 # Params / metrics / plots of the workspace against a revision (default HEAD), as CI posts.
 diff: $(STAMP)

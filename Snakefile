@@ -1,50 +1,47 @@
 # Fan-out inside the DVC stage `generate` only: {agent} x {shard} jobs, then gather.
-# DVC owns the edges between method steps; this file never encodes one. Run by dvc.yaml as
-#   snakemake --cores N --allowed-rules generate_shard generate_gather -- data/generate/paths.jsonl
-# and on a cluster with a profile: --profile configs/slurm (see README).
-import os
+# DVC owns the edges between method steps; this file never encodes one. Run by
+#   python -m stages.generate fanout      (dvc.yaml's cmd; options from exec.generate)
+# which calls snakemake with --nolock --rerun-incomplete, and on a cluster with a profile
+# (exec.generate.snakemake: --profile configs/slurm; see README).
+from reasonmed.fanout import QUESTIONS, Layout, code_files
 
 configfile: "params.yaml"
 
-G = config["generate"]
-WORK = "work/generate"  # Snakemake-private shard files (gitignored, not DVC outs)
-QUESTIONS = "data/collect/questions.jsonl"
+PARAMS = config.get("params_file", "params.yaml")
+L = Layout(config)  # shard paths carry a digest of everything that shapes them
+SHARDS = L.shard_paths()
+GENERATE = config["generate"]
 
 
-def local_model(wildcards):
-    # A locally built model is an input (rebuilt model -> rerun); a hub id or API model is not.
-    path = config["models"][wildcards.agent]["model"]
-    return [path] if os.path.exists(path) else []
+def shard_of(w):
+    return f"{w.shard}/{L.shards}"
 
 
 rule generate_shard:
     input:
         questions=QUESTIONS,
-        model=local_model,
+        prompt=GENERATE["prompt"],
+        code=code_files(),
     output:
-        paths=f"{WORK}/{{agent}}/{{shard}}.jsonl",
-        ledger=f"{WORK}/{{agent}}/{{shard}}.ledger.json",
+        paths="work/generate/{agent}/{key}/{shard}of%d.jsonl" % L.shards,
     params:
-        generate=G,
-        spec=lambda w: config["models"][w.agent],
-        run=config["run"],
-        n=G["shards"],
-    resources:
-        gpus=lambda w: int(config["models"][w.agent].get("options", {}).get("tensor_parallel_size", 0)),
+        shard=shard_of,
+        key=lambda w: L.key(w.agent),  # a rerun trigger too: Snakemake reruns on change
     log:
-        f"{WORK}/logs/{{agent}}_{{shard}}.log",
+        "work/generate/logs/{agent}_{key}_{shard}.log",
     shell:
-        "python -m stages.generate shard {input.questions} {output.paths}"
-        " --agent {wildcards.agent} --shard {wildcards.shard}/{params.n} 2> {log}"
+        "python -m stages.generate shard {input.questions} {output.paths} --agent {wildcards.agent}"
+        " --shard {params.shard} --params %s 2> {log}" % PARAMS
 
 
 rule generate_gather:
     input:
         questions=QUESTIONS,
-        shards=expand(f"{WORK}/{{agent}}/{{shard}}.jsonl", agent=G["agents"], shard=range(G["shards"])),
+        code=code_files(),
+        shards=[p for a in GENERATE["agents"] for p in SHARDS[a]],
     output:
         paths="data/generate/paths.jsonl",
         ledger="data/generate/ledger.json",
         stats="data/generate/stats.json",
     shell:
-        "python -m stages.generate gather {input.questions} data/generate --work {WORK}"
+        "python -m stages.generate gather {input.questions} data/generate --params %s" % PARAMS

@@ -5,7 +5,8 @@ from pathlib import Path
 
 from reasonmed.params import ModelSpec
 from reasonmed.records import Question, question_id
-from stages.models import Params, run
+from reasonmed.tinymodels import Params
+from stages.models import run
 
 ROOT = Path(__file__).resolve().parents[1]
 

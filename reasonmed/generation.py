@@ -8,6 +8,8 @@ same prompts a run sends. Each request's seed comes from the run seed and its pa
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from reasonmed.llm import Request
 from reasonmed.params import Section
 from reasonmed.prompting import format_options, load_prompt
@@ -23,10 +25,13 @@ class Params(Section):
     top_p: float
     samples_per_temperature: int = 1
     max_tokens: int
-    shards: int = 1
-    snakemake: str = "--cores 1"  # Snakemake options for the fan-out (dvc.yaml's cmd)
     prompt: str
-    batch_questions: int = 256  # questions per backend call (bounds memory, cache commits)
+    # execution knobs (exec.generate): shard jobs per agent, Snakemake options, questions
+    # per backend call
+    shards: int = 1
+    snakemake: str = "--cores 1"
+    batch_questions: int = 256
+    EXEC: ClassVar[frozenset[str]] = frozenset({"shards", "snakemake", "batch_questions"})
 
 
 def path_id(qid: str, agent: str, slot: int, sample: int) -> str:

@@ -4,7 +4,8 @@ A role (agent, verifier, ranker, ...) is addressed by a model spec in params.yam
 (`backend`, `model`, `revision`, `options`). `LLM(spec).generate(requests)` returns one
 `Completion` per `Request`, in order. Before any model is loaded the cache is consulted:
 a rerun with unchanged inputs makes zero model calls and loads no model. Completions are
-committed to the cache as they arrive, so a killed stage resumes where it stopped.
+committed to the cache one backend batch at a time, so a killed stage resumes where it
+stopped and asks the remaining requests in exactly the batches an uninterrupted run would.
 
 Backends (imported lazily, so `--help` and pure tests stay fast):
   hf      transformers, batched, chat templates, outlines for JSON-schema output (default)
@@ -17,17 +18,15 @@ Backends (imported lazily, so `--help` and pure tests stay fast):
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
-import os
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
+from reasonmed.cache import Cache, request_key, resolve_revision
+from reasonmed.faults import hold
 from reasonmed.params import ModelSpec, RunParams
 
 log = logging.getLogger("reasonmed.llm")
@@ -71,92 +70,28 @@ class Completion:
     error: str | None = None  # set when finish_reason == "error"; never cached
 
 
-OnDone = Callable[[int, Completion], None]
+# Called once per backend batch with (request index, completion) pairs: the request cache
+# commits exactly at batch boundaries, so a resumed run re-asks whole batches.
+OnDone = Callable[[list[tuple[int, "Completion"]]], None]
 
 
 class Backend(Protocol):
-    """Generates `requests`, calling `on_done(i, completion)` as each one finishes."""
+    """Generates `requests`, calling `on_done(batch)` as each batch finishes."""
 
     def generate(self, requests: Sequence[Request], on_done: OnDone) -> None: ...
 
     def close(self) -> None: ...
 
 
-# --- cache ---------------------------------------------------------------------------
-
-
-class Cache:
-    """Content-addressed completions in SQLite (WAL: parallel shard jobs may share it)."""
-
-    def __init__(self, path: str | os.PathLike):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.path = str(path)
-        self.db = sqlite3.connect(self.path, timeout=120, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, text TEXT NOT NULL,"
-            " finish_reason TEXT NOT NULL, prompt_tokens INTEGER, completion_tokens INTEGER,"
-            " backend TEXT, model TEXT, created REAL)")
-
-    def get_many(self, keys: Sequence[str]) -> dict[str, Completion]:
-        out: dict[str, Completion] = {}
-        for i in range(0, len(keys), 500):
-            chunk = list(keys[i:i + 500])
-            q = ",".join("?" * len(chunk))
-            for k, text, fr, pt, ct in self.db.execute(
-                    f"SELECT key, text, finish_reason, prompt_tokens, completion_tokens"
-                    f" FROM completions WHERE key IN ({q})", chunk):
-                out[k] = Completion(text, fr, pt, ct, cached=True)
-        return out
-
-    def put_many(self, rows: Sequence[tuple[str, Completion]], backend: str, model: str) -> None:
-        now = time.time()
-        with self.db:  # one transaction: a batch lands whole or not at all
-            self.db.executemany(
-                "INSERT OR REPLACE INTO completions VALUES (?,?,?,?,?,?,?,?)",
-                [(k, c.text, c.finish_reason, c.prompt_tokens, c.completion_tokens,
-                  backend, model, now) for k, c in rows if c.finish_reason != "error"])
-
-    def __len__(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM completions").fetchone()[0]
-
-    def close(self) -> None:
-        self.db.close()
-
-
-def model_revision(spec: ModelSpec) -> str:
-    """The revision that goes into cache keys: pinned, or a fingerprint of a local folder.
-
-    A local folder is fingerprinted by the contents of its small files (config, tokenizer,
-    chat template) and the size of its weight files, so rebuilding the tiny models with
-    other settings invalidates their cached completions without hashing 140 GB of weights.
-    """
-    if spec.revision:
-        return spec.revision
-    p = Path(spec.model)
-    if not p.is_dir():
-        return "unpinned"
-    h = hashlib.sha256()
-    for f in sorted(p.rglob("*")):
-        if f.is_file():
-            h.update(str(f.relative_to(p)).encode())
-            size = f.stat().st_size
-            h.update(f.read_bytes() if size < 32 << 20 else str(size).encode())
-    return "sha256:" + h.hexdigest()[:16]
-
-
-def request_key(spec: ModelSpec, revision: str, req: Request) -> str:
-    payload = {
-        "backend": spec.backend, "model": spec.model, "revision": revision,
-        "messages": req.messages, "temperature": req.temperature, "top_p": req.top_p,
-        "max_tokens": req.max_tokens, "seed": req.seed, "sample": req.sample,
-        "schema": req.schema,
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-
-
 # --- ledger and progress --------------------------------------------------------------
+
+
+# What a ledger row records about the run's *outputs* (deterministic: the same inputs give
+# the same numbers, cold cache or warm, resumed or not). Everything else in a row (cache
+# hits, model calls, seconds, devices) describes one execution and goes to the stage's run
+# log under work/runs/, never into a DVC-tracked artifact.
+LEDGER_FIELDS = ("stage", "role", "backend", "model", "revision", "requests", "failed",
+                 "prompt_tokens", "completion_tokens")
 
 
 @dataclass
@@ -165,11 +100,12 @@ class LedgerRow:
     role: str
     backend: str
     model: str
+    revision: str
     devices: int = 1  # GPUs (or CPU processes) the backend holds while generating
     requests: int = 0
+    failed: int = 0  # requests whose completion failed (never cached, re-asked next run)
     cache_hits: int = 0
     model_calls: int = 0
-    errors: int = 0
     prompt_tokens: int = 0  # over all completions, cached ones included (cost of the run)
     completion_tokens: int = 0
     new_prompt_tokens: int = 0  # only what this invocation asked a model for
@@ -179,19 +115,24 @@ class LedgerRow:
 
 
 class Ledger:
-    """Per-stage, per-role token and time accounting; saved as a JSON list of rows."""
+    """Per-stage, per-role token and time accounting."""
 
     def __init__(self, stage: str):
         self.stage, self.rows = stage, {}
 
-    def row(self, role: str, spec: ModelSpec) -> LedgerRow:
+    def row(self, role: str, spec: ModelSpec, revision: str, devices: int = 1) -> LedgerRow:
         if role not in self.rows:
-            devices = int(spec.options.get("tensor_parallel_size", 1)) * int(
-                spec.options.get("pipeline_parallel_size", 1)) if spec.backend == "vllm" else 1
-            self.rows[role] = LedgerRow(self.stage, role, spec.backend, spec.model, devices)
+            self.rows[role] = LedgerRow(self.stage, role, spec.backend, spec.model, revision,
+                                        devices)
         return self.rows[role]
 
     def to_list(self) -> list[dict]:
+        """The deterministic rows (ledger.json, a DVC out)."""
+        return [{k: v for k, v in asdict(r).items() if k in LEDGER_FIELDS}
+                for r in self.rows.values()]
+
+    def run_list(self) -> list[dict]:
+        """Every field, execution facts included (the run log)."""
         return [asdict(r) for r in self.rows.values()]
 
     @staticmethod
@@ -239,17 +180,24 @@ class Progress:
 # --- the interface -------------------------------------------------------------------
 
 
-def make_backend(spec: ModelSpec, run: RunParams) -> Backend:
+def make_backend(spec: ModelSpec, run: RunParams, exec_opts: dict[str, Any]) -> Backend:
     if spec.backend == "hf":
         from reasonmed.backends.hf import HFBackend
-        return HFBackend(spec, run)
+        return HFBackend(spec, run, exec_opts)
     if spec.backend == "vllm":
         from reasonmed.backends.vllm_engine import VLLMBackend
-        return VLLMBackend(spec, run)
+        return VLLMBackend(spec, run, exec_opts)
     if spec.backend == "openai":
         from reasonmed.backends.openai_api import OpenAIBackend
-        return OpenAIBackend(spec, run)
+        return OpenAIBackend(spec, run, exec_opts)
     raise ValueError(f"unknown backend {spec.backend!r}")
+
+
+def devices_of(spec: ModelSpec, exec_opts: dict[str, Any]) -> int:
+    if spec.backend != "vllm":
+        return 1
+    return int(exec_opts.get("tensor_parallel_size", 1)) * int(
+        exec_opts.get("pipeline_parallel_size", 1))
 
 
 class LLM:
@@ -257,23 +205,29 @@ class LLM:
 
     def __init__(self, role: str, spec: ModelSpec, run: RunParams, *, stage: str,
                  cache: Cache | None = None, ledger: Ledger | None = None,
-                 backend_factory: Callable[[ModelSpec, RunParams], Backend] = make_backend):
+                 backend_factory: Callable[..., Backend] = make_backend):
         self.role, self.spec, self.run, self.stage = role, spec, run, stage
-        self.cache = cache if cache is not None else Cache(run.cache)
+        self.exec_opts = run.role_exec(role)
+        self.cache = cache if cache is not None else Cache(run.cache, run.job or stage)
         self.ledger = ledger if ledger is not None else Ledger(stage)
-        self.revision = model_revision(spec)
+        self.revision = resolve_revision(spec, self.cache.folder / "fingerprints")
         self._factory, self._backend = backend_factory, None
+        self._batches = 0  # backend batches committed by this process (for fault points)
 
     @property
     def backend(self) -> Backend:
         if self._backend is None:
             t0 = time.monotonic()
-            self._backend = self._factory(self.spec, self.run)
-            self.ledger.row(self.role, self.spec).load_s += time.monotonic() - t0
+            self._backend = self._factory(self.spec, self.run, self.exec_opts)
+            self._row().load_s += time.monotonic() - t0
         return self._backend
 
+    def _row(self) -> LedgerRow:
+        return self.ledger.row(self.role, self.spec, self.revision,
+                               devices_of(self.spec, self.exec_opts))
+
     def generate(self, requests: Sequence[Request]) -> list[Completion]:
-        row = self.ledger.row(self.role, self.spec)
+        row = self._row()
         keys = [request_key(self.spec, self.revision, r) for r in requests]
         hits = self.cache.get_many(keys)
         results: list[Completion | None] = [hits.get(k) for k in keys]
@@ -282,33 +236,34 @@ class LLM:
         row.cache_hits += len(requests) - len(misses)
         if misses:
             prog = Progress(f"{self.stage}[{self.role}]", len(misses), self.run.progress_every_s)
-            pending: list[tuple[str, Completion]] = []
 
-            def on_done(j: int, c: Completion) -> None:
-                i = misses[j]
-                results[i] = c
-                pending.append((keys[i], c))
-                row.model_calls += 1
-                row.errors += c.finish_reason == "error"
-                row.new_prompt_tokens += c.prompt_tokens
-                row.new_completion_tokens += c.completion_tokens
-                prog.update(1, c.completion_tokens)
-                if len(pending) >= 64 or prog.done == prog.total:
-                    self.cache.put_many(pending, self.spec.backend, self.spec.model)
-                    pending.clear()
+            def on_done(batch: list[tuple[int, Completion]]) -> None:
+                self._batches += 1
+                hold(f"before_commit:{self._batches}", self.cache.job)
+                done = []
+                for j, c in batch:
+                    i = misses[j]
+                    results[i] = c
+                    done.append((keys[i], c))
+                    row.model_calls += 1
+                    row.new_prompt_tokens += c.prompt_tokens
+                    row.new_completion_tokens += c.completion_tokens
+                self.cache.put_many(done)  # one transaction per backend batch
+                hold(f"after_commit:{self._batches}", self.cache.job)
+                prog.update(len(batch), sum(c.completion_tokens for _, c in batch))
 
             backend = self.backend
             t0 = time.monotonic()
             try:
                 backend.generate([requests[i] for i in misses], on_done)
             finally:
-                self.cache.put_many(pending, self.spec.backend, self.spec.model)
                 row.generate_s += time.monotonic() - t0
         missing = [i for i, c in enumerate(results) if c is None]
         if missing:
             raise RuntimeError(f"backend {self.spec.backend} returned no completion for "
                                f"{len(missing)} request(s), e.g. #{missing[0]}")
         for c in results:
+            row.failed += c.finish_reason == "error"
             row.prompt_tokens += c.prompt_tokens
             row.completion_tokens += c.completion_tokens
         return results  # type: ignore[return-value]

@@ -1,16 +1,28 @@
 """Load one section of params.yaml into a frozen, validated object.
 
-params.yaml owns every knob; a stage reads only its own section plus the shared `run` and
-`models` sections. Unknown or missing keys fail at start-up with the key's name.
+params.yaml owns every knob. Two kinds:
+
+- what a run *makes*: `run.seed`, `models.<role>` and each stage's own section. DVC tracks
+  exactly the keys a stage reads (dvc.yaml `params:`) and the request cache keys on them,
+  so changing one reruns the stages that read it.
+- how a run *executes*: everything under `exec` (cache folder, threads, progress interval,
+  per-role batch sizes and concurrency, per-stage batch sizes, shards, Snakemake options).
+  No DVC stage and no cache key sees `exec`, so changing it reruns nothing. A stage's
+  execution knobs live under `exec.<stage>` and are merged into its Params here; writing
+  one in the stage's own section (or a shaping knob under `exec`) is an error.
+
+Unknown or missing keys fail at start-up with the key's name.
 
     python -c "from reasonmed.params import load_run; print(load_run())"
 """
 
 from __future__ import annotations
 
+import difflib
 import os
+import sys
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -20,24 +32,40 @@ DEFAULT_PARAMS = "params.yaml"
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # Fields that only say how the stage runs (batch sizes, shards): read from
+    # `exec.<section>`, never from the hashed section itself.
+    EXEC: ClassVar[frozenset[str]] = frozenset()
 
 
 class RunParams(Section):
-    """The shared `run` section."""
+    """The runtime view of `run.seed` plus the `exec` section (how the run executes)."""
 
     seed: int = 42
-    cache: str = ".cache/llm.sqlite"  # content-addressed request cache (resume + reuse)
+    cache: str = ".cache/llm"  # request cache folder: one SQLite file per job, read-through
     offline: bool = True  # set HF_HUB_OFFLINE/HF_DATASETS_OFFLINE for every stage
     threads: int = 0  # torch CPU threads; 0 = torch's default
     progress_every_s: float = 10.0
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # role -> backend execution options (batch_size, threads, max_concurrency, timeout_s,
+    # tensor_parallel_size, ...): how a role runs, never part of a cache key
+    roles: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    job: str | None = None  # this process's cache file name (a stage or shard), set by stages
+
+    def role_exec(self, role: str) -> dict[str, Any]:
+        return dict(self.roles.get(role) or {})
+
+
+EXEC_GLOBAL = {"cache", "offline", "threads", "progress_every_s", "log_level", "roles"}
 
 
 class ModelSpec(Section):
-    """One role's model: which backend serves it and how.
+    """One role's model: which backend serves it and how it shapes outputs.
 
-    `options` go to the backend one-for-one (vLLM `LLM(...)` kwargs, OpenAI `base_url`,
-    `api_key_env`, `max_concurrency`, hf `dtype`/`batch_size`). `build` asks the `models`
-    stage to build a tiny local model at `model` (embedded default only).
+    `options` go to the backend one-for-one and are part of every cache key (vLLM engine
+    kwargs such as dtype or max_model_len, OpenAI `base_url`, hf `dtype`); how the role
+    *runs* (batch size, threads, concurrency, timeouts, tensor parallelism) lives under
+    `exec.roles.<role>`. `build` asks the `models` stage to build a tiny local model at
+    `model` (embedded default only).
     """
 
     backend: Literal["hf", "vllm", "openai"]
@@ -50,51 +78,99 @@ class ModelSpec(Section):
 S = TypeVar("S", bound=Section)
 
 
+def trace(key: str) -> None:
+    """Record a params key this process read (tests compare them with dvc.yaml `params:`)."""
+    f = os.environ.get("REASONMED_TRACE_PARAMS")
+    if f:
+        with open(f, "a", encoding="utf-8") as fh:
+            fh.write(f"{Path(sys.argv[0]).resolve()}\t{key}\n")
+
+
 def read_params(path: str | os.PathLike = DEFAULT_PARAMS) -> dict[str, Any]:
     with open(path, encoding="utf-8") as f:
         return yaml.safe_load(f) or {}
 
 
+def did_you_mean(word: str, choices: list[str] | set[str]) -> str:
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _invalid(path, where: str, e: ValidationError, known: set[str]) -> SystemExit:
+    lines = [f"{path}: {where} is invalid:"]
+    for err in e.errors():
+        key = ".".join(str(p) for p in (where, *err["loc"]))
+        hint = did_you_mean(str(err["loc"][-1]), known) if err["type"] == "extra_forbidden" else ""
+        lines.append(f"  {key}: {err['msg']}{hint}")
+    return SystemExit("\n".join(lines))
+
+
 def load(section: str, model: type[S], path: str | os.PathLike = DEFAULT_PARAMS) -> S:
-    """Validate `params[section]` against `model`; errors name the section and the key."""
+    """Validate `params[section]` (+ its `exec.<section>` knobs) against `model`."""
     params = read_params(path)
     if section not in params:
-        raise SystemExit(f"{path}: missing section '{section}'")
+        raise SystemExit(f"{path}: missing section '{section}'{did_you_mean(section, params)}")
+    trace(section)
+    body = dict(params[section] or {})
+    knobs = dict(((params.get("exec") or {}).get(section)) or {})
+    fields = set(model.model_fields)
+    for k in body:
+        if k in model.EXEC:
+            raise SystemExit(f"{path}: {section}.{k} says how the stage runs, not what it makes: "
+                             f"move it to exec.{section}.{k}")
+    for k in knobs:
+        if k not in model.EXEC:
+            raise SystemExit(f"{path}: exec.{section}.{k} is not an execution knob of {section}"
+                             + (f" (it shapes outputs: set {section}.{k})" if k in fields else
+                                did_you_mean(k, model.EXEC)))
     try:
-        return model.model_validate(params[section])
+        return model.model_validate({**body, **knobs})
     except ValidationError as e:
-        lines = [f"{path}: section '{section}' is invalid:"]
-        for err in e.errors():
-            key = ".".join(str(p) for p in (section, *err["loc"]))
-            lines.append(f"  {key}: {err['msg']}")
-        raise SystemExit("\n".join(lines)) from None
+        raise _invalid(path, section, e, fields) from None
 
 
-def load_run(path: str | os.PathLike = DEFAULT_PARAMS) -> RunParams:
-    run = load("run", RunParams, path)
-    if run.offline:
+def load_run(path: str | os.PathLike = DEFAULT_PARAMS, job: str | None = None, *,
+             seed: bool = True) -> RunParams:
+    """`run.seed` + the global `exec` knobs; sets the offline env vars. `seed=False`: the
+    caller does not use the seed (it is not one of the params keys it reads)."""
+    params = read_params(path)
+    run = dict(params.get("run") or {})
+    ex = {k: v for k, v in (params.get("exec") or {}).items() if k in EXEC_GLOBAL}
+    if set(run) - {"seed"}:
+        extra = sorted(set(run) - {"seed"})
+        raise SystemExit(f"{path}: run.{extra[0]} is not a run key (run holds only `seed`; "
+                         "execution knobs live under `exec`)")
+    if seed:
+        trace("run.seed")
+    try:
+        rp = RunParams.model_validate({**run, **ex, "job": job})
+    except ValidationError as e:
+        raise _invalid(path, "exec", e, set(RunParams.model_fields)) from None
+    if rp.offline:
         # The embedded default never touches a hub; failing fast beats 23 s of DNS retries.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    return run
+    return rp
 
 
 def load_models(path: str | os.PathLike = DEFAULT_PARAMS) -> dict[str, ModelSpec]:
+    """Every role's spec, validated (no trace: a stage names the roles it uses via model_spec)."""
     params = read_params(path)
     out = {}
     for role, spec in (params.get("models") or {}).items():
         try:
             out[role] = ModelSpec.model_validate(spec)
         except ValidationError as e:
-            keys = ", ".join(".".join(map(str, er["loc"])) + f" ({er['msg']})" for er in e.errors())
-            raise SystemExit(f"{path}: models.{role} is invalid: {keys}") from None
+            raise _invalid(path, f"models.{role}", e, set(ModelSpec.model_fields)) from None
     return out
 
 
 def model_spec(role: str, path: str | os.PathLike = DEFAULT_PARAMS) -> ModelSpec:
     specs = load_models(path)
     if role not in specs:
-        raise SystemExit(f"{path}: no model spec for role '{role}' under 'models'")
+        raise SystemExit(f"{path}: no model spec for role '{role}' under 'models'"
+                         f"{did_you_mean(role, set(specs))}")
+    trace(f"models.{role}")
     return specs[role]
 
 

@@ -15,13 +15,15 @@ import hashlib
 import json
 import os
 import re
-import tempfile
+import socket
 import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from reasonmed.faults import hold
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -142,18 +144,44 @@ def read_jsonl(path: str | os.PathLike, model: type[R]) -> Iterator[R]:
                     raise ValueError(f"{path}:{n}: not a valid {model.__name__}: {e}") from e
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def remove_stale_temps(path: Path) -> None:
+    """Delete temp files a killed writer of `path` left behind (same host, dead pid)."""
+    prefix = f".{path.name}.{socket.gethostname()}."
+    for f in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = f.name[len(prefix):-len(".tmp")] if f.name.startswith(prefix) else ""
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                f.unlink()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp path beside `path`; rename it over `path` only if the block succeeds."""
+    """Yield a temp path beside `path`; rename it over `path` only if the block succeeds.
+
+    The temp file is named `.<name>.<host>.<pid>.tmp`, so a later writer can tell the
+    leftovers of a killed process (SIGKILL skips the cleanup) and remove them.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    remove_stale_temps(path)
+    tmp = path.parent / f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp"
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; artifacts are ordinary files
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 & ~umask)
+    os.close(fd)
     try:
-        yield Path(tmp)
+        yield tmp
+        hold(f"before_rename:{path.name}")
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

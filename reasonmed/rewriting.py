@@ -24,6 +24,7 @@ from reasonmed.params import load, load_run, model_spec
 from reasonmed.prompting import format_options, load_prompt
 from reasonmed.reasoning import split_reasoning
 from reasonmed.records import Chosen, Question, Route
+from reasonmed.stage import token_totals
 
 ReasonsPolicy = Literal["others", "others_errors", "errors", "own"]
 
@@ -172,7 +173,7 @@ def tally(counts: Counter, c: Chosen, step: str) -> None:
         counts[f"on_fail_{f['action']}"] += 1
 
 
-def stats_of(counts: Counter, ledger: list[dict], wall_s: float, p: Any, **extra: Any) -> dict:
+def stats_of(counts: Counter, ledger: list[dict], p: Any, **extra: Any) -> dict:
     n = max(counts["out"], 1)
     return {
         **extra, "in": counts["in"], "out": counts["out"],
@@ -186,16 +187,13 @@ def stats_of(counts: Counter, ledger: list[dict], wall_s: float, p: Any, **extra
                      "error": counts["reverify_Error"], "unparsed": counts["reverify_unparsed"]},
         "empty_or_error": counts["empty_or_error"], "truncated": counts["truncated"],
         "reasons_policy": p.reasons, "reasons_fed_mean": round(counts["reasons_fed"] / n, 2),
-        "prompt_tokens": sum(r["prompt_tokens"] for r in ledger),
-        "completion_tokens": sum(r["completion_tokens"] for r in ledger),
-        "model_calls": sum(r["model_calls"] for r in ledger),
-        "wall_s": round(wall_s, 2)}
+        **token_totals(ledger)}
 
 
 def open_llms(role: str, p: Any, params: str, stage: str) -> tuple[Any, LLM, LLM | None, verification.Params]:
     """run params, the writer and (when re-verifying) the verifier, sharing cache and ledger."""
     run_p, vp = load_run(params), load("verify", verification.Params, params)
-    cache, ledger = Cache(run_p.cache), Ledger(stage)
+    cache, ledger = Cache(run_p.cache, stage), Ledger(stage)
     writer = LLM(role, model_spec(role, params), run_p, stage=stage, cache=cache, ledger=ledger)
     verifier = LLM(vp.model, model_spec(vp.model, params), run_p, stage=stage, cache=cache,
                    ledger=ledger) if p.reverify else None

@@ -13,6 +13,8 @@ silently).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from reasonmed.judging import Judged, ParseError, json_objects, judge
 from reasonmed.llm import LLM, Request
 from reasonmed.params import Section
@@ -28,7 +30,8 @@ class Params(Section):
     reason_max_chars: int = 300
     max_attempts: int = 3
     prompt: str
-    batch_paths: int = 1024
+    batch_paths: int = 1024  # exec.verify: paths per backend call
+    EXEC: ClassVar[frozenset[str]] = frozenset({"batch_paths"})
 
 
 def verdict_schema(reason_max_chars: int) -> dict:

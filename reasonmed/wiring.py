@@ -7,7 +7,8 @@ packages' `__init__.py` files. dvc.yaml lists exactly these files as a stage's c
 the Snakefile makes them inputs of its shard rule, and tests/test_wiring.py fails on any
 difference, so editing shared code reruns exactly the stages that run it.
 
-    python -m reasonmed.wiring stages.verify
+    python -m reasonmed.wiring stages.verify     # one stage's closure
+    python -m reasonmed.wiring --sync            # rewrite dvc.yaml's code deps to match
 """
 
 from __future__ import annotations
@@ -107,6 +108,35 @@ def files_digest(paths: list[str], root: Path = ROOT) -> str:
     return h.hexdigest()[:16]
 
 
-if __name__ == "__main__":
-    for f in closure(*(sys.argv[1:] or ["stages.generate"])):
-        print(f)
+_CODE_DEP = re.compile(r"^(\s+)- ((?:reasonmed|stages)/\S+\.py)\s*$")
+
+
+def sync_dvc_yaml(path: Path = ROOT / "dvc.yaml", root: Path = ROOT) -> bool:
+    """Rewrite each stage's code deps in dvc.yaml to its closure (text edit: comments and
+    layout stay). Returns True when the file changed."""
+    text = path.read_text(encoding="utf-8")
+    out, stage, done = [], None, set()
+    for line in text.split("\n"):
+        if m := re.match(r"^  ([\w-]+):\s*$", line):
+            stage = m.group(1)
+        if (m := _CODE_DEP.match(line)) and stage is not None:
+            if stage not in done:
+                files = closure(f"stages.{stage}", root=root)
+                if stage == "generate":
+                    files = sorted(set(files) | set(snakefile_closure(root / "Snakefile", root)))
+                out += [f"{m.group(1)}- {f}" for f in files]
+                done.add(stage)
+            continue
+        out.append(line)
+    new = "\n".join(out)
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+    return new != text
+
+
+if __name__ == "__main__":  # print a stage's closure, or --sync dvc.yaml's code deps
+    if sys.argv[1:] == ["--sync"]:
+        print("dvc.yaml updated" if sync_dvc_yaml() else "dvc.yaml already in sync")
+    else:
+        for f in closure(*(sys.argv[1:] or ["stages.generate"])):
+            print(f)

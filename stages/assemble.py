@@ -30,7 +30,6 @@ import contextlib
 import json
 import logging
 import re
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -57,6 +56,7 @@ from reasonmed.records import (
     read_jsonl,
     write_json,
 )
+from reasonmed.stage import StageRun, entry
 from reasonmed.streams import join_by_question
 
 log = logging.getLogger("reasonmed.assemble")
@@ -387,7 +387,7 @@ class Tally:
                 if r[k] is not None:
                     h[r[k]] += 1
 
-    def stats(self, rows_written: dict[str, int], wall_s: float) -> dict:
+    def stats(self, rows_written: dict[str, int]) -> dict:
         qs = self.questions
         n_in = sum(qs.values())
         in_ds = sum(v for (_, _, st), v in qs.items() if st == "in_datasets")
@@ -416,8 +416,7 @@ class Tally:
                          "by_temperature": {k: dict(v) for k, v in sorted(self.temperature.items())}},
             "error_count_histogram": {str(k): self.n_error[k] for k in sorted(self.n_error)},
             "ranker_scores": {str(k): v for k, v in sorted(self.scores.items(), key=str)},
-            "lengths": {k: quantiles(h) for k, h in self.lengths.items()},
-            "wall_s": round(wall_s, 2)}
+            "lengths": {k: quantiles(h) for k, h in self.lengths.items()}}
 
 
 # --- the data card -------------------------------------------------------------------
@@ -613,8 +612,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data", default="data", help="root of the upstream artifacts")
     ap.add_argument("--out", default="data/assemble")
     a = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    p, cp, t0 = load("assemble", Params, a.params), load("cost", cost.Params, a.params), time.time()
+    job = StageRun("assemble")
+    p, cp = load("assemble", Params, a.params), load("cost", cost.Params, a.params)
     src = {k: Path(a.data) / f for k, f in INPUTS.items()}
     out, tally = Path(a.out), Tally()
 
@@ -630,10 +629,10 @@ def main(argv: list[str] | None = None) -> None:
         read_jsonl(src["optimized"], Chosen), read_jsonl(src["summaries"], Summary), paths(), p),
         out, p, tally)
     costs = cost.cost_table(read_ledgers(Path(a.data)), cp)
-    st = tally.stats(rows, time.time() - t0)
+    st = tally.stats(rows)
     collect = json.loads(src["collect_stats"].read_text()) if src["collect_stats"].exists() else {}
     write_json(out / "costs.json", costs)
-    write_json(out / "stats.json", st)
+    job.finish(out, st)
     with atomic_path(out / "DATA_CARD.md") as tmp:
         tmp.write_text(render_card(st, tally, costs, collect, p), encoding="utf-8")
     log.info("assemble: %d rows per variant from %d of %d questions (%s dropped)",
@@ -642,4 +641,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    entry(main)

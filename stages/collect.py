@@ -21,7 +21,6 @@ import argparse
 import itertools
 import re
 import sys
-import time
 from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -33,6 +32,7 @@ import numpy as np
 from reasonmed.params import DEFAULT_PARAMS, Section, load, load_run
 from reasonmed.records import JsonlWriter, Question, Reject, normalise_text, write_json
 from reasonmed.sources import SourceSpec, load_source
+from reasonmed.stage import StageRun, entry
 
 
 class Dedup(Section):
@@ -173,7 +173,6 @@ def _same_gold(a: Question, b: dict) -> bool:
 def run(records: Iterable[Question | Reject], evals: Iterable[Question | Reject], p: Params,
         sink: Callable[[Question | Reject], None] | None = None) -> Collected:
     """Filter records in order; each kept question or reject goes to `sink` (or the result)."""
-    t0 = time.perf_counter()
     out = Collected()
     sink = sink or (lambda r: (out.questions if isinstance(r, Question) else out.rejects).append(r))
     eval_counts: dict[str, Counter] = defaultdict(Counter)
@@ -235,8 +234,7 @@ def run(records: Iterable[Question | Reject], evals: Iterable[Question | Reject]
         "stage": "collect", "sources": per_source, "total": total,
         "eval_sets": {s: {"items": c["items"], "rejected": c["rejected"]}
                       for s, c in eval_counts.items()},
-        "eval_ngrams": len(index.hashes),
-        "wall_s": round(time.perf_counter() - t0, 3)}
+        "eval_ngrams": len(index.hashes)}
     return out
 
 
@@ -245,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--params", default=DEFAULT_PARAMS)
     ap.add_argument("--out", default="data/collect")
     a = ap.parse_args(argv)
-    load_run(a.params)  # offline env vars before any hub access
+    st = StageRun("collect", load_run(a.params, seed=False).log_level)  # offline env first
     p = load("collect", Params, a.params)
     sources = [load_source(s) for s in p.sources]  # opens every file now: bad paths fail first
     evals = [load_source(s) for s in p.decontaminate.sets]
@@ -254,9 +252,9 @@ def main(argv: list[str] | None = None) -> None:
         res = run(itertools.chain(*sources), itertools.chain(*evals), p,
                   sink=lambda r: (qw if isinstance(r, Question) else rw).write(r))
     write_json(out / "report.json", res.report)
-    write_json(out / "stats.json", res.stats)
-    print(f"collect: {res.stats['total']} in {res.stats['wall_s']} s -> {out}", file=sys.stderr)
+    st.finish(out, res.stats)
+    print(f"collect: {res.stats['total']} -> {out}", file=sys.stderr)
 
 
 if __name__ == "__main__":
-    main()
+    entry(main)

@@ -25,23 +25,23 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
-import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, PositiveInt
 
 from reasonmed.answers import huatuo_choice, strict_letter
 from reasonmed.llm import LLM, Request
-from reasonmed.params import ModelSpec, Section, load, load_models, load_run
+from reasonmed.params import ModelSpec, Section, load, load_models, load_run, model_spec
 from reasonmed.prompting import format_options, load_prompt
 from reasonmed.records import JsonlWriter, Question, Record, Reject, read_jsonl, write_json
 from reasonmed.seeds import path_seed
 from reasonmed.sources import SourceSpec, load_source
+from reasonmed.stage import StageRun, entry, token_totals
 
 log = logging.getLogger("reasonmed.evaluate")
 
@@ -67,6 +67,7 @@ class Params(Section):
     n_resamples: PositiveInt = 1000
     confidence: float = 0.95
     batch_items: int = 512  # items per backend call (bounds memory, cache commits)
+    EXEC: ClassVar[frozenset[str]] = frozenset({"batch_items"})  # exec.evaluate
 
 
 class Prediction(Record):
@@ -108,7 +109,7 @@ def resolve_model(model: str, p: Params, params_path: str) -> tuple[str, ModelSp
     """(ledger role, spec): a role under `models`, else a local checkpoint folder."""
     specs = load_models(params_path)
     if model in specs:
-        return model, specs[model]
+        return model, model_spec(model, params_path)
     if Path(model).exists():
         return "checkpoint", ModelSpec(backend=p.backend, model=model, options=p.backend_options)
     raise SystemExit(f"--model {model!r} is neither a role under `models` ({', '.join(specs)}) "
@@ -333,8 +334,8 @@ def main() -> None:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--limit", type=int, help="at most N items per column (smoke runs)")
     a = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    run_p, p, t0, out = load_run(a.params), load("evaluate", Params, a.params), time.time(), Path(a.out)
+    run_p = load_run(a.params, job=f"evaluate-{a.name}")
+    p, out, st = load("evaluate", Params, a.params), Path(a.out), StageRun(f"evaluate-{a.name}")
     role, spec = resolve_model(a.model, p, a.params)
     llm = LLM(role, spec, run_p, stage="evaluate")
     items, sources = [], {}
@@ -348,17 +349,14 @@ def main() -> None:
     ledger = llm.ledger.to_list()
     write_json(out / "metrics.json", {"name": a.name, "model": spec.model, **metrics,
                                       "definitions": DEFINITIONS})
-    write_json(out / "ledger.json", ledger)
-    write_json(out / "stats.json", {
+    st.finish(out, {
         "name": a.name, "model": spec.model, "backend": spec.backend, "revision": llm.revision,
         "records_in": sum(s["records_in"] for s in sources.values()),
         "rejected": sum(s["rejected"] for s in sources.values()),
         "not_sampled": sum(s["not_sampled"] for s in sources.values()),
         "predictions_out": w.count, "sources": sources,
-        **{k: sum(r[k] for r in ledger) for k in ("prompt_tokens", "completion_tokens",
-                                                   "model_calls", "cache_hits")},
-        "wall_s": round(time.time() - t0, 2)})
+        **token_totals(ledger)}, llm.ledger)
 
 
 if __name__ == "__main__":
-    main()
+    entry(main)

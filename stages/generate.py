@@ -4,7 +4,9 @@ Reads collect's questions, renders the generation prompt (METHOD.md section 3) t
 agent's chat template, samples one path per (agent, temperature, sample) with a seed derived
 from the run seed and the path id, and records reasoning markers (`<think>`, `## Thinking`)
 explicitly. One invocation serves one agent and one shard, so the agent's model is loaded
-once per job; Snakemake fans the jobs out and `gather` joins them in question order.
+once per job; Snakemake fans the jobs out (`fanout`, the DVC cmd) and `gather` joins them
+in question order. Shard files are Snakemake-private (work/generate/, see
+reasonmed/fanout.py: their paths carry a digest of everything that shapes them).
 
     python -m stages.generate shard data/collect/questions.jsonl /tmp/a1.jsonl --agent agent1
 """
@@ -14,18 +16,21 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
+import shlex
+import subprocess
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 
 from reasonmed.answers import extract_letter
+from reasonmed.fanout import Layout
 from reasonmed.generation import Params, requests_for
-from reasonmed.llm import LLM, Ledger
-from reasonmed.params import load, load_run, model_spec
+from reasonmed.llm import LEDGER_FIELDS, LLM, Ledger
+from reasonmed.params import load, load_run, model_spec, read_params
 from reasonmed.prompting import load_prompt
 from reasonmed.reasoning import split_reasoning
 from reasonmed.records import CoTPath, JsonlWriter, Question, read_jsonl, write_json
+from reasonmed.stage import StageRun, entry, token_totals
 from reasonmed.streams import join_by_question
 
 log = logging.getLogger("reasonmed.generate")
@@ -65,7 +70,7 @@ def gather(questions: Iterable[Question], shard_files: dict[str, list[Path]],
             yield from paths
 
 
-def stats_of(paths_file: Path, ledger: list[dict], wall_s: float, n_questions: int) -> dict:
+def stats_of(paths_file: Path, ledger: list[dict], n_questions: int) -> dict:
     by_agent: dict[str, dict] = {}
     for p in read_jsonl(paths_file, CoTPath):
         a = by_agent.setdefault(p.agent, {"paths": 0, "with_answer": 0, "truncated": 0,
@@ -76,43 +81,81 @@ def stats_of(paths_file: Path, ledger: list[dict], wall_s: float, n_questions: i
         a["with_markers"] += bool(p.markers)
         a["completion_tokens"] += p.completion_tokens
     return {"questions_in": n_questions, "paths_out": sum(a["paths"] for a in by_agent.values()),
-            "rejected": 0, "by_agent": by_agent,
-            "prompt_tokens": sum(r["prompt_tokens"] for r in ledger),
-            "completion_tokens": sum(r["completion_tokens"] for r in ledger),
-            "model_calls": sum(r["model_calls"] for r in ledger),
-            "wall_s": round(wall_s, 2)}
+            "rejected": 0, "by_agent": by_agent, **token_totals(ledger)}
+
+
+def fanout(params: str) -> int:
+    """Run the {agent} x {shard} jobs and the gather through Snakemake (DVC's cmd).
+
+    --nolock: DVC already holds the repo lock, and a killed run must not leave a lock that
+    the next `dvc repro` trips over; --rerun-incomplete: an interrupted job's output is
+    redone (its completions come back from the request cache).
+    """
+    run_p = load_run(params)
+    p = load("generate", Params, params)
+    cmd = ["snakemake", "--snakefile", "Snakefile", "--configfile", params,
+           "--config", f"params_file={params}", "--nolock", "--rerun-incomplete",
+           *shlex.split(p.snakemake), "--allowed-rules", "generate_shard", "generate_gather",
+           "--", "data/generate/paths.jsonl"]
+    log.info("generate: %s", " ".join(shlex.quote(c) for c in cmd))
+    proc = subprocess.Popen(cmd)
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:
+        # Ctrl-C reached Snakemake and the shard jobs too (one process group): let them stop
+        # cleanly (each shard's completions are already cached) before reporting.
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        raise
+    if code == 0:
+        Layout(read_params(params)).prune()
+    else:
+        log.error("generate: the fan-out failed (exit %s); shard logs: work/generate/logs/. "
+                  "Finished completions are in the request cache (%s): `dvc repro` resumes",
+                  code, run_p.cache)
+    return code
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description="Generate CoT paths (shard) or join shards (gather).")
-    ap.add_argument("cmd", choices=["shard", "gather"])
-    ap.add_argument("questions")
-    ap.add_argument("out")
+    ap = argparse.ArgumentParser(description="Generate CoT paths: fan out (DVC's cmd), one "
+                                 "shard, or join the shards.")
+    ap.add_argument("cmd", choices=["fanout", "shard", "gather"])
+    ap.add_argument("questions", nargs="?", default="data/collect/questions.jsonl")
+    ap.add_argument("out", nargs="?", default="data/generate")
     ap.add_argument("--agent")
     ap.add_argument("--shard", default="0/1", help="i/N: contiguous slice i of N")
     ap.add_argument("--limit", type=int)
     ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--work", default="work/generate", help="shard folder (gather)")
     a = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    run_p, p, t0, out = load_run(a.params), load("generate", Params, a.params), time.time(), Path(a.out)
+    if a.cmd == "fanout":
+        raise SystemExit(fanout(a.params))
+    p, out = load("generate", Params, a.params), Path(a.out)
     n = sum(1 for _ in read_jsonl(a.questions, Question))
     if a.cmd == "shard":
         i, k = map(int, a.shard.split("/"))
+        job = f"generate-{a.agent}-{i}of{k}"
+        run_p = load_run(a.params, job=job)
+        st = StageRun(job, run_p.log_level)
         llm = LLM(a.agent, model_spec(a.agent, a.params), run_p, stage="generate")
         qs = islice(shard_of(read_jsonl(a.questions, Question), i, k, n), a.limit)
         with JsonlWriter(out) as w:
             w.write_all(run(qs, llm, a.agent, p, run_p.seed))
-        write_json(out.with_suffix(".ledger.json"), llm.ledger.to_list())
+        # The shard's full ledger (execution facts too) sits beside it for gather to merge.
+        write_json(out.with_suffix(".ledger.json"), llm.ledger.run_list())
+        st.finish(None, None, llm.ledger)
         return
-    files = {ag: [Path(a.work) / ag / f"{s}.jsonl" for s in range(p.shards)] for ag in p.agents}
+    st = StageRun("generate", load_run(a.params).log_level)
+    layout = Layout(read_params(a.params))
+    files = {ag: [Path(f) for f in fs] for ag, fs in layout.shard_paths().items()}
     with JsonlWriter(out / "paths.jsonl") as w:
         w.write_all(gather(read_jsonl(a.questions, Question), files, p.agents))
-    ledger = Ledger.merge([json.loads(f.with_suffix(".ledger.json").read_text())
-                           for fs in files.values() for f in fs])
-    write_json(out / "ledger.json", ledger)
-    write_json(out / "stats.json", stats_of(out / "paths.jsonl", ledger, time.time() - t0, n))
+    rows = Ledger.merge([json.loads(f.with_suffix(".ledger.json").read_text())
+                         for fs in files.values() for f in fs])
+    ledger = [{k: v for k, v in r.items() if k in LEDGER_FIELDS} for r in rows]
+    st.finish(out, stats_of(out / "paths.jsonl", ledger, n), ledger_rows=ledger, run_rows=rows)
 
 
 if __name__ == "__main__":
-    main()
+    entry(main)

@@ -22,17 +22,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from reasonmed import verification
 from reasonmed.llm import LLM
 from reasonmed.params import Section, load
-from reasonmed.records import Chosen, CoTPath, JsonlWriter, Question, Route, read_jsonl, write_json
+from reasonmed.records import Chosen, CoTPath, JsonlWriter, Question, Route, read_jsonl
 from reasonmed.rewriting import (
     Draft,
     ReasonsPolicy,
@@ -44,6 +43,7 @@ from reasonmed.rewriting import (
     tally,
 )
 from reasonmed.seeds import path_seed
+from reasonmed.stage import StageRun, entry
 from reasonmed.streams import join_by_question
 
 log = logging.getLogger("reasonmed.optimize")
@@ -60,6 +60,7 @@ class Params(Section):
     on_fail: Literal["keep", "drop"] = "drop"
     prompt: str
     batch_questions: int = 256
+    EXEC: ClassVar[frozenset[str]] = frozenset({"batch_questions"})  # exec.optimize
 
 
 def pick_source(paths: list[CoTPath], route: Route) -> CoTPath:
@@ -124,8 +125,8 @@ def main() -> None:
         ap.add_argument(name)
     ap.add_argument("--params", default="params.yaml")
     a = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    p, t0, out, counts = load("optimize", Params, a.params), time.time(), Path(a.out), Counter()
+    p, out, counts = load("optimize", Params, a.params), Path(a.out), Counter()
+    st = StageRun("optimize")
     run_p, writer, verifier, vp = open_llms(p.model, p, a.params, "optimize")
     joined = join_by_question(read_jsonl(a.questions, Question), paths=read_jsonl(a.paths, CoTPath),
                               routes=read_jsonl(a.routes, Route))
@@ -134,15 +135,14 @@ def main() -> None:
             w.write(c)
             tally(counts, c, "optimize")
     ledger = writer.ledger.to_list()
-    write_json(out / "ledger.json", ledger)
-    write_json(out / "stats.json", stats_of(
-        counts, ledger, time.time() - t0, p, n_per_question=p.n_per_question,
+    st.finish(out, stats_of(
+        counts, ledger, p, n_per_question=p.n_per_question,
         questions={t: counts[f"questions_{t}"] for t in ("easy", "medium", "difficult", "unrouted")},
         sources_judged_correct=counts["source_correct"],
-        questions_without_kept=counts["questions_without_kept"]))
+        questions_without_kept=counts["questions_without_kept"]), writer.ledger)
     log.info("optimize: %d in, %d kept, %d dropped, %d questions with none kept", counts["in"],
              counts["kept"], counts["dropped"], counts["questions_without_kept"])
 
 
 if __name__ == "__main__":
-    main()
+    entry(main)

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from reasonmed.judging import Judged, judge_scores, score_schema
 from reasonmed.llm import LLM, Request
@@ -39,9 +38,9 @@ from reasonmed.records import (
     Route,
     Score,
     read_jsonl,
-    write_json,
 )
 from reasonmed.seeds import path_seed
+from reasonmed.stage import StageRun, entry, token_totals
 from reasonmed.streams import join_by_question
 
 log = logging.getLogger("reasonmed.rank")
@@ -61,6 +60,7 @@ class Params(Section):
     unparsed: Literal["lowest", "exclude"] = "lowest"
     prompt: str
     batch_questions: int = 128  # questions per backend call (at most 9x paths)
+    EXEC: ClassVar[frozenset[str]] = frozenset({"batch_questions"})  # exec.rank
 
 
 # --- selection (pure; imported by the paper-scale benchmark) -------------------------
@@ -215,7 +215,7 @@ class Tally:
             c["questions_fewer_than_k_chosen"] += len(x.chosen) < self.k
             c["chosen_unparsed"] += sum(ch.score is None for ch in x.chosen)
 
-    def to_dict(self, ledger: list[dict], wall_s: float) -> dict:
+    def to_dict(self, ledger: list[dict]) -> dict:
         c, n = self.c, max(self.c["paths_scored"], 1)
         return {
             "questions_in": sum(self.tiers.values()), "questions_by_tier": {
@@ -236,10 +236,7 @@ class Tally:
             "chosen": sum(self.chosen.values()),
             "chosen_by_tier": {t: self.chosen[t] for t in RANKED_TIERS},
             "chosen_unparsed": c["chosen_unparsed"],
-            "prompt_tokens": sum(r["prompt_tokens"] for r in ledger),
-            "completion_tokens": sum(r["completion_tokens"] for r in ledger),
-            "model_calls": sum(r["model_calls"] for r in ledger),
-            "wall_s": round(wall_s, 2)}
+            **token_totals(ledger)}
 
 
 def main() -> None:
@@ -250,8 +247,8 @@ def main() -> None:
     ap.add_argument("out")
     ap.add_argument("--params", default="params.yaml")
     a = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    run_p, p, t0, out = load_run(a.params), load("rank", Params, a.params), time.time(), Path(a.out)
+    run_p, p, out = load_run(a.params), load("rank", Params, a.params), Path(a.out)
+    st = StageRun("rank", run_p.log_level)
     llm = LLM(p.model, model_spec(p.model, a.params), run_p, stage="rank")
     triples = join(read_jsonl(a.questions, Question), read_jsonl(a.paths, CoTPath),
                    read_jsonl(a.routes, Route))
@@ -261,10 +258,9 @@ def main() -> None:
             ws.write_all(x.scores)
             wc.write_all(x.chosen)
             tally.add(x)
-    write_json(out / "ledger.json", llm.ledger.to_list())
-    write_json(out / "stats.json", tally.to_dict(llm.ledger.to_list(), time.time() - t0))
+    st.finish(out, tally.to_dict(llm.ledger.to_list()), llm.ledger)
     log.info("rank: %d paths scored, %d chosen", ws.count, wc.count)
 
 
 if __name__ == "__main__":
-    main()
+    entry(main)

@@ -26,17 +26,16 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from reasonmed import verification
 from reasonmed.llm import LLM
 from reasonmed.params import Section, load
-from reasonmed.records import Chosen, JsonlWriter, Question, Route, read_jsonl, write_json
+from reasonmed.records import Chosen, JsonlWriter, Question, Route, read_jsonl
 from reasonmed.rewriting import (
     Draft,
     ReasonsPolicy,
@@ -48,6 +47,7 @@ from reasonmed.rewriting import (
     tally,
 )
 from reasonmed.seeds import path_seed
+from reasonmed.stage import StageRun, entry
 from reasonmed.streams import join_by_question
 
 log = logging.getLogger("reasonmed.refine")
@@ -62,6 +62,7 @@ class Params(Section):
     on_fail: Literal["keep", "drop", "keep_original"] = "keep_original"
     prompt: str
     batch_questions: int = 256  # questions per backend call (bounds memory, cache commits)
+    EXEC: ClassVar[frozenset[str]] = frozenset({"batch_questions"})  # exec.refine
 
 
 # --- refine --------------------------------------------------------------------------
@@ -114,8 +115,8 @@ def main() -> None:
         ap.add_argument(name)
     ap.add_argument("--params", default="params.yaml")
     a = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    p, t0, out, counts = load("refine", Params, a.params), time.time(), Path(a.out), Counter()
+    p, out, counts = load("refine", Params, a.params), Path(a.out), Counter()
+    st = StageRun("refine")
     run_p, writer, verifier, vp = open_llms(p.model, p, a.params, "refine")
     joined = join_by_question(read_jsonl(a.questions, Question), routes=read_jsonl(a.routes, Route),
                               ranked=read_jsonl(a.ranked, Chosen))
@@ -124,14 +125,13 @@ def main() -> None:
             w.write(c)
             tally(counts, c, "refine")
     ledger = writer.ledger.to_list()
-    write_json(out / "ledger.json", ledger)
-    write_json(out / "stats.json", stats_of(
-        counts, ledger, time.time() - t0, p, ranked_in=counts["ranked_in"],
+    st.finish(out, stats_of(
+        counts, ledger, p, ranked_in=counts["ranked_in"],
         passed_over_other_tiers=counts["passed_over_other_tiers"],
         medium_questions=counts["medium_questions"],
-        medium_questions_without_ranked=counts["medium_questions_without_ranked"]))
+        medium_questions_without_ranked=counts["medium_questions_without_ranked"]), writer.ledger)
     log.info("refine: %d in, %d kept, %d dropped", counts["in"], counts["kept"], counts["dropped"])
 
 
 if __name__ == "__main__":
-    main()
+    entry(main)

@@ -13,16 +13,21 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 from collections import Counter, defaultdict
 from pathlib import Path
 from statistics import median
 
-from reasonmed.params import Section, load, read_params
+from reasonmed.params import Section, load, read_params, trace
 from reasonmed.records import CoTPath, Summary, Verdict, atomic_path, read_jsonl, write_json
+from reasonmed.stage import StageRun, entry
 
 log = logging.getLogger("reasonmed.report")
 TIER_COLORS = {"easy": "#4c9f70", "medium": "#e0a030", "difficult": "#c0504d"}
+
+
+# Keys of other sections the report reads (dvc.yaml `params:` of the stage lists them).
+READS = ("route.bands", "generate.agents", "generate.temperatures",
+         "generate.samples_per_temperature")
 
 
 class Params(Section):
@@ -347,13 +352,15 @@ def main() -> None:
     ap.add_argument("--out", default="reports")
     ap.add_argument("--root", default=".", help="folder holding data/")
     a = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    p, t0 = load("report", Params, a.params), time.time()
+    st, p = StageRun("report"), load("report", Params, a.params)
+    for key in READS:  # read from other sections below (dvc.yaml lists them)
+        trace(key)
     d = gather(Path(a.root), p, read_params(a.params))
     metrics = run(d, Path(a.out), p)
     write_json(Path(a.out) / "metrics.json", metrics)  # no timings: keeps metrics diffs clean
-    log.info("report: %s in %.1f s", Path(a.out) / "README.md", time.time() - t0)
+    st.finish(None, None)
+    log.info("report: %s", Path(a.out) / "README.md")
 
 
 if __name__ == "__main__":
-    main()
+    entry(main)

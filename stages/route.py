@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Literal
 
 from reasonmed.params import Section, load
-from reasonmed.records import JsonlWriter, Question, Route, Verdict, read_jsonl, write_json
+from reasonmed.records import JsonlWriter, Question, Route, Verdict, read_jsonl
+from reasonmed.stage import StageRun, entry
 from reasonmed.streams import join_by_question
 
 log = logging.getLogger("reasonmed.route")
@@ -74,8 +74,8 @@ def main() -> None:
     ap.add_argument("out")
     ap.add_argument("--params", default="params.yaml")
     a = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    p, t0, out = load("route", Params, a.params), time.time(), Path(a.out)
+    st = StageRun("route")
+    p, out = load("route", Params, a.params), Path(a.out)
     tiers, hist, unparsed = Counter(), Counter(), 0
     with JsonlWriter(out / "routes.jsonl") as w:
         for r in run(read_jsonl(a.questions, Question), read_jsonl(a.verdicts, Verdict), p):
@@ -83,15 +83,14 @@ def main() -> None:
             tiers[r.tier] += 1
             hist[r.n_error] += 1
             unparsed += r.n_unparsed
-    write_json(out / "stats.json", {
+    st.finish(out, {
         "questions_in": w.count, "routed": w.count - tiers["unrouted"],
         "rejected": tiers["unrouted"], "tiers": {t: tiers[t] for t in
                                                   ("easy", "medium", "difficult", "unrouted")},
         "error_count_histogram": {str(k): hist[k] for k in sorted(hist)},
-        "unparsed_verdicts": unparsed, "unparsed_policy": p.unparsed,
-        "wall_s": round(time.time() - t0, 2)})
+        "unparsed_verdicts": unparsed, "unparsed_policy": p.unparsed})
     log.info("route: %s", dict(tiers))
 
 
 if __name__ == "__main__":
-    main()
+    entry(main)

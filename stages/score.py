@@ -24,11 +24,11 @@ import argparse
 import logging
 import random
 import statistics
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -36,8 +36,9 @@ from reasonmed.judging import judge_scores, score_schema
 from reasonmed.llm import LLM, Request
 from reasonmed.params import Section, load, load_run, model_spec
 from reasonmed.prompting import load_prompt
-from reasonmed.records import JsonlWriter, Score, read_jsonl, write_json
+from reasonmed.records import JsonlWriter, Score, read_jsonl
 from reasonmed.seeds import path_seed
+from reasonmed.stage import StageRun, entry, token_totals
 
 log = logging.getLogger("reasonmed.score")
 
@@ -55,6 +56,7 @@ class Params(Section):
     max_attempts: int = 3
     prompt: str
     batch_rows: int = 256
+    EXEC: ClassVar[frozenset[str]] = frozenset({"batch_rows"})  # exec.score
 
 
 class Row(BaseModel):
@@ -125,8 +127,8 @@ def main() -> None:
     ap.add_argument("out")
     ap.add_argument("--params", default="params.yaml")
     a = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    run_p, p, t0, out = load_run(a.params), load("score", Params, a.params), time.time(), Path(a.out)
+    run_p, p, out = load_run(a.params), load("score", Params, a.params), Path(a.out)
+    st = StageRun("score", run_p.log_level)
     llm = LLM(p.model, model_spec(p.model, a.params), run_p, stage="score")
     stats: dict = {"variants": {}}
     with JsonlWriter(out / "scores.jsonl") as w:
@@ -138,11 +140,9 @@ def main() -> None:
             stats["variants"][v] = variant_stats(seen, [s for s, _ in scored],
                                                  sum(bool(e) for _, e in scored))
     ledger = llm.ledger.to_list()
-    write_json(out / "ledger.json", ledger)
-    write_json(out / "stats.json", {**stats, **{k: sum(r[k] for r in ledger) for k in (
-        "prompt_tokens", "completion_tokens", "model_calls")}, "wall_s": round(time.time() - t0, 2)})
+    st.finish(out, {**stats, **token_totals(ledger)}, llm.ledger)
     log.info("score: %s", {v: (s["parsed"], s["mean"]) for v, s in stats["variants"].items()})
 
 
 if __name__ == "__main__":
-    main()
+    entry(main)

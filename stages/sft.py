@@ -48,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from reasonmed.params import ModelSpec, Section, load, load_run, model_spec
 from reasonmed.records import atomic_path, read_jsonl, write_json
+from reasonmed.stage import StageRun, entry
 
 log = logging.getLogger("reasonmed.sft")
 
@@ -260,7 +261,8 @@ def dataset_tokens(ds, max_length: int | None) -> dict[str, int]:
     return dict(out)
 
 
-def metrics(res: dict[str, Any], p: Params, spec: ModelSpec, wall_s: float) -> dict[str, Any]:
+def metrics(res: dict[str, Any], p: Params, spec: ModelSpec, wall_s: float) -> tuple[dict, dict]:
+    """(metrics.json: what training made, run facts: how long and on what it ran)."""
     import torch
 
     trainer, result = res["trainer"], res["result"]
@@ -275,25 +277,27 @@ def metrics(res: dict[str, Any], p: Params, spec: ModelSpec, wall_s: float) -> d
         "train_loss": round(result.training_loss, 4),
         "loss_first": round(losses[0]["loss"], 4) if losses else None,
         "loss_last": round(losses[-1]["loss"], 4) if losses else None,
-        "train_runtime": round(runtime, 2), "steps": trainer.state.global_step,
+        "steps": trainer.state.global_step,
         "epochs": round(trainer.state.epoch or 0, 3),
         "examples_in": res["examples_in"], "examples": len(trainer.train_dataset),
         "dropped": res["dropped"], "examples_at_max_length": toks["at_max_length"],
         "tokens_per_epoch": toks["tokens"], "label_tokens_per_epoch": toks["label_tokens"],
         "longest_sequence": toks["longest"],
         "train_tokens": int(seen) if seen is not None else None,
-        "tokens_per_s": round(seen / runtime, 1) if seen and runtime else None,
         # ZeRO-3 partitions parameters (numel 0 on each rank); ds_numel is the full size.
         "trainable_params": sum(getattr(x, "ds_numel", x.numel())
                                 for x in trainer.model.parameters() if x.requires_grad),
+    }
+    facts = {
+        "train_runtime": round(runtime, 2),
+        "tokens_per_s": round(seen / runtime, 1) if seen and runtime else None,
         "world_size": args.world_size, "device": str(args.device),
         # ru_maxrss is in KiB on Linux; this process only (rank 0 under accelerate).
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "wall_s": round(wall_s, 2),
     }
     if torch.cuda.is_available():
-        m["peak_cuda_mem_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    return m
+        facts["peak_cuda_mem_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return m, facts
 
 
 def write_loss_csv(path: Path, rows: list[dict]) -> None:
@@ -310,8 +314,8 @@ def main() -> None:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--limit", type=int, default=None, help="train on the first N rows only")
     a = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    run_p, p, t0, out = load_run(a.params), load("sft", Params, a.params), time.time(), Path(a.out)
+    run_p, p, out = load_run(a.params), load("sft", Params, a.params), Path(a.out)
+    st, t0 = StageRun(f"sft-{out.name}", run_p.log_level), time.time()
     spec = model_spec(p.base_model, a.params)
     if run_p.threads:
         import torch
@@ -322,13 +326,14 @@ def main() -> None:
     save_model(res["trainer"], res["tokenizer"], spec, p.lora is not None, out / "model")
     if res["trainer"].is_world_process_zero():
         write_loss_csv(out / "loss.csv", loss_rows(res["trainer"].state.log_history))
-        m = metrics(res, p, spec, time.time() - t0)
+        m, facts = metrics(res, p, spec, time.time() - t0)
         write_json(out / "metrics.json", m)
+        st.finish(None, None, **facts)
         shutil.rmtree(out / "checkpoints", ignore_errors=True)  # the model is the artifact
         log.info("sft: %d examples, %d steps, loss %s -> %s, %s tok/s, peak RSS %s MB",
-                 m["examples"], m["steps"], m["loss_first"], m["loss_last"], m["tokens_per_s"],
-                 m["peak_rss_mb"])
+                 m["examples"], m["steps"], m["loss_first"], m["loss_last"],
+                 facts["tokens_per_s"], facts["peak_rss_mb"])
 
 
 if __name__ == "__main__":
-    main()
+    entry(main)

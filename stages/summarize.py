@@ -21,19 +21,20 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
+from typing import ClassVar
 
 from reasonmed.answers import extract_letter
 from reasonmed.llm import LLM, Completion, Request
 from reasonmed.params import Section, load, load_run, model_spec
 from reasonmed.prompting import format_options, load_prompt
 from reasonmed.reasoning import split_reasoning
-from reasonmed.records import Chosen, JsonlWriter, Question, Summary, read_jsonl, write_json
+from reasonmed.records import Chosen, JsonlWriter, Question, Summary, read_jsonl
 from reasonmed.seeds import path_seed
+from reasonmed.stage import StageRun, entry, token_totals
 from reasonmed.streams import join_by_question
 
 log = logging.getLogger("reasonmed.summarize")
@@ -48,6 +49,7 @@ class Params(Section):
     max_attempts: int = 3  # authors: no retry on content (failed API calls are skipped)
     prompt: str
     batch_questions: int = 256
+    EXEC: ClassVar[frozenset[str]] = frozenset({"batch_questions"})  # exec.summarize
 
 
 def select(ranked: list[Chosen], refined: list[Chosen], optimized: list[Chosen],
@@ -131,7 +133,7 @@ def run(joined: Iterable[tuple[Question, list[Chosen], list[Chosen], list[Chosen
             yield from summarize(items, llm, p, run_seed, counts)
 
 
-def stats_of(counts: Counter, ledger: list[dict], wall_s: float, p: Params) -> dict:
+def stats_of(counts: Counter, ledger: list[dict], p: Params) -> dict:
     tiers = ("easy", "medium", "difficult")
     return {
         "chosen_in": counts["chosen_in"], "in": sum(counts[f"in_{t}"] for t in tiers),
@@ -143,9 +145,7 @@ def stats_of(counts: Counter, ledger: list[dict], wall_s: float, p: Params) -> d
         "attempts": {k[len("attempt_"):]: v for k, v in sorted(counts.items())
                      if k.startswith("attempt_")},
         "still_failing_after_retries": counts["still_failing_after_retries"],
-        "prompt_tokens": sum(r["prompt_tokens"] for r in ledger),
-        "completion_tokens": sum(r["completion_tokens"] for r in ledger),
-        "model_calls": sum(r["model_calls"] for r in ledger), "wall_s": round(wall_s, 2)}
+        **token_totals(ledger)}
 
 
 def main() -> None:
@@ -154,8 +154,8 @@ def main() -> None:
         ap.add_argument(name)
     ap.add_argument("--params", default="params.yaml")
     a = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    run_p, p, t0, out = load_run(a.params), load("summarize", Params, a.params), time.time(), Path(a.out)
+    run_p, p, out = load_run(a.params), load("summarize", Params, a.params), Path(a.out)
+    st = StageRun("summarize", run_p.log_level)
     llm, counts = LLM(p.model, model_spec(p.model, a.params), run_p, stage="summarize"), Counter()
     joined = join_by_question(read_jsonl(a.questions, Question), ranked=read_jsonl(a.ranked, Chosen),
                               refined=read_jsonl(a.refined, Chosen),
@@ -165,10 +165,9 @@ def main() -> None:
             w.write(s)
             counts.update(summarized=1, with_letter=s.answer is not None, states_gold=s.states_gold,
                           empty=not s.summary, truncated=s.finish_reason == "length")
-    write_json(out / "ledger.json", llm.ledger.to_list())
-    write_json(out / "stats.json", stats_of(counts, llm.ledger.to_list(), time.time() - t0, p))
+    st.finish(out, stats_of(counts, llm.ledger.to_list(), p), llm.ledger)
     log.info("summarize: %d summaries, %d state a letter", counts["summarized"], counts["with_letter"])
 
 
 if __name__ == "__main__":
-    main()
+    entry(main)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from itertools import islice
@@ -23,7 +22,8 @@ from pathlib import Path
 from reasonmed.llm import LLM
 from reasonmed.params import load, load_run, model_spec
 from reasonmed.prompting import load_prompt
-from reasonmed.records import CoTPath, JsonlWriter, Question, Verdict, read_jsonl, write_json
+from reasonmed.records import CoTPath, JsonlWriter, Question, Verdict, read_jsonl
+from reasonmed.stage import StageRun, entry, token_totals
 from reasonmed.streams import join_by_question
 from reasonmed.verification import Params, verify_cots
 
@@ -62,8 +62,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int)
     ap.add_argument("--params", default="params.yaml")
     a = ap.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    run_p, p, t0, out = load_run(a.params), load("verify", Params, a.params), time.time(), Path(a.out)
+    run_p, p, out = load_run(a.params), load("verify", Params, a.params), Path(a.out)
+    st = StageRun("verify", run_p.log_level)
     llm = LLM(p.model, model_spec(p.model, a.params), run_p, stage="verify")
     pairs = islice(pair_paths(read_jsonl(a.questions, Question), read_jsonl(a.paths, CoTPath)), a.limit)
     verdicts, attempts, first_fail = Counter(), Counter(), 0
@@ -74,18 +74,14 @@ def main() -> None:
             attempts[v.attempts] += 1
             first_fail += bool(errors)
     n = sum(verdicts.values())
-    write_json(out / "ledger.json", llm.ledger.to_list())
-    write_json(out / "stats.json", {
+    st.finish(out, {
         "paths_in": n, "verdicts_out": n, "rejected": 0, "correct": verdicts["Correct"],
         "error": verdicts["Error"], "unparsed": verdicts["unparsed"],
         "parse_failure_rate_first_attempt": round(first_fail / max(n, 1), 4),
         "parse_failure_rate": round(verdicts["unparsed"] / max(n, 1), 4),
         "attempts": {str(k): v for k, v in sorted(attempts.items())},
-        "prompt_tokens": sum(r["prompt_tokens"] for r in llm.ledger.to_list()),
-        "completion_tokens": sum(r["completion_tokens"] for r in llm.ledger.to_list()),
-        "model_calls": sum(r["model_calls"] for r in llm.ledger.to_list()),
-        "wall_s": round(time.time() - t0, 2)})
+        **token_totals(llm.ledger.to_list())}, llm.ledger)
 
 
 if __name__ == "__main__":
-    main()
+    entry(main)

@@ -27,7 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from reasonmed.backends.openai_api import OpenAIBackend, retry_after_s
-from reasonmed.llm import LLM, Cache, Completion, Request
+from reasonmed.cache import Cache
+from reasonmed.llm import LLM, Completion, Request
 from reasonmed.params import ModelSpec, RunParams
 from reasonmed.verification import verdict_schema
 
@@ -142,20 +143,31 @@ def server():
         yield s
 
 
+EXEC = {"api_key_env": "RM_TEST_KEY", "max_retries": 3, "timeout_s": 5,
+        "backoff_base_s": 0.02, "backoff_max_s": 0.1}
+
+
+def split(opts: dict) -> tuple[dict, dict]:
+    """(shaping options, exec options): the backend's own split."""
+    from reasonmed.backends.openai_api import EXEC as EXEC_KEYS
+    return ({k: v for k, v in opts.items() if k not in EXEC_KEYS},
+            {k: v for k, v in opts.items() if k in EXEC_KEYS})
+
+
 def make(url: str, **opts) -> tuple[ModelSpec, OpenAIBackend]:
-    options = {"base_url": url, "api_key_env": "RM_TEST_KEY", "max_retries": 3,
-               "timeout_s": 5, "backoff_base_s": 0.02, "backoff_max_s": 0.1, **opts}
+    options, ex = split({"base_url": url, **EXEC, **opts})
     spec = ModelSpec(backend="openai", model="fake-model", options=options)
-    return spec, OpenAIBackend(spec, RunParams())
+    return spec, OpenAIBackend(spec, RunParams(roles={"verifier": ex}), ex)
 
 
 def run(backend: OpenAIBackend, requests) -> tuple[list[Completion], list[int]]:
     got: dict[int, Completion] = {}
     order: list[int] = []
 
-    def on_done(i: int, c: Completion) -> None:
-        assert i not in got
-        got[i], _ = c, order.append(i)
+    def on_done(batch) -> None:
+        for i, c in batch:
+            assert i not in got
+            got[i], _ = c, order.append(i)
 
     backend.generate(requests, on_done)
     assert sorted(got) == list(range(len(requests)))
@@ -295,7 +307,7 @@ def test_key_reaches_server_but_never_logs_or_completions(server, monkeypatch, c
     assert out[0].finish_reason == "stop" and out[1].finish_reason == "error"
     blob = repr(out) + caplog.text + repr(vars(b).get("spec"))
     assert SECRET not in blob and SECRET[8:] not in blob
-    assert "RM_TEST_KEY" in repr(b.spec)  # only the variable's name is configuration
+    assert "RM_TEST_KEY" in repr(b.options)  # only the variable's name is configuration
 
 
 def test_unset_key_sends_a_dummy(server, monkeypatch):
@@ -321,9 +333,9 @@ def test_azure_client_when_azure_endpoint(server, monkeypatch):
     url, st = server
     monkeypatch.setenv("RM_TEST_KEY", SECRET)
     spec = ModelSpec(backend="openai", model="my-deployment", options={
-        "azure_endpoint": url.removesuffix("/v1"), "azure_api_version": "2024-10-21",
-        "api_key_env": "RM_TEST_KEY", "max_retries": 0})
-    [c], _ = run(OpenAIBackend(spec, RunParams()), [req("hi azure", schema=VERDICT)])
+        "azure_endpoint": url.removesuffix("/v1"), "azure_api_version": "2024-10-21"})
+    ex = {"api_key_env": "RM_TEST_KEY", "max_retries": 0}
+    [c], _ = run(OpenAIBackend(spec, RunParams(), ex), [req("hi azure", schema=VERDICT)])
     assert c.text == "echo hi azure"
     assert st.paths == [("/openai/deployments/my-deployment/chat/completions"
                         "?api-version=2024-10-21")]
@@ -339,8 +351,8 @@ def test_unknown_option_is_rejected():
 def test_through_llm_errors_are_not_cached_and_rerun_asks_only_failures(server, tmp_path):
     url, st = server
     spec, _ = make(url, max_retries=1)
-    cache = Cache(tmp_path / "llm.sqlite")
-    run_p = RunParams(cache=str(tmp_path / "llm.sqlite"))
+    cache = Cache(tmp_path / "llm", "test")
+    run_p = RunParams(cache=str(tmp_path / "llm"), roles={"verifier": {**EXEC, "max_retries": 1}})
     reqs = [req(m) for m in ("one", "two", "three", "four")]
     st.broken = {"two", "four"}
     first = LLM("verifier", spec, run_p, stage="test", cache=cache).generate(reqs)
@@ -356,8 +368,8 @@ def test_through_llm_errors_are_not_cached_and_rerun_asks_only_failures(server, 
     assert [c.cached for c in second] == [True, False, True, False]
     assert {m: len(v) - before[m] for m, v in st.attempts.items()} == {
         "one": 0, "two": 1, "three": 0, "four": 1}
-    row = llm.ledger.to_list()[0]
-    assert (row["cache_hits"], row["model_calls"], row["errors"]) == (2, 2, 0)
+    row = llm.ledger.run_list()[0]
+    assert (row["cache_hits"], row["model_calls"], row["failed"]) == (2, 2, 0)
     assert len(cache) == 4
 
 
@@ -391,10 +403,10 @@ def test_real_vllm_server(tmp_path, monkeypatch):
     monkeypatch.setenv("RM_VLLM_KEY", SECRET)
     log_path = tmp_path / "vllm-serve.log"
     with vllm_server(model, api_key=SECRET, log_path=log_path) as url:
-        spec = ModelSpec(backend="openai", model="tiny", options={
-            "base_url": url, "api_key_env": "RM_VLLM_KEY", "max_concurrency": 4,
-            "max_retries": 2, "timeout_s": 120})
-        b = OpenAIBackend(spec, RunParams())
+        spec = ModelSpec(backend="openai", model="tiny", options={"base_url": url})
+        ex = {"api_key_env": "RM_VLLM_KEY", "max_concurrency": 4, "max_retries": 2,
+              "timeout_s": 120}
+        b = OpenAIBackend(spec, RunParams(), ex)
         plain = [req("A 60-year-old has fever.", temperature=1.0, max_tokens=16, seed=s)
                  for s in (1, 1, 2, 3, 4, 5)]
         judged = [req(f"Verify step {i}.", temperature=1.0, max_tokens=256, seed=100 + i,
@@ -412,6 +424,6 @@ def test_real_vllm_server(tmp_path, monkeypatch):
         assert again[0].text == out[6].text and again[1].text == out[1].text
         # a wrong key is a 401: an error completion, not an exception, not a retry loop
         monkeypatch.setenv("RM_VLLM_KEY", "wrong")
-        [bad], _ = run(OpenAIBackend(spec, RunParams()), [plain[0]])
+        [bad], _ = run(OpenAIBackend(spec, RunParams(), ex), [plain[0]])
         assert bad.finish_reason == "error" and "401" in bad.error
     assert SECRET not in repr(out)

@@ -1,41 +1,18 @@
 """End to end: `dvc repro` of the whole DAG on the tiny default in a fresh copy of the repo."""
 
 import json
-import os
 import re
-import shutil
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-
-
-def sh(*cmd, cwd, check=True):
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
-    r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    if check and r.returncode:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
-    return r
+from tests.conftest import ROOT, sh
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    """A fresh clone-like copy (tracked + untracked-not-ignored files) of the default."""
-    dst = tmp_path_factory.mktemp("repo")
-    files = sh("git", "ls-files", "-co", "--exclude-standard", cwd=ROOT).stdout.split()
-    for f in files:
-        if (ROOT / f).is_file():
-            (dst / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / f, dst / f)
-    sh("git", "init", "-q", cwd=dst)
-    sh("git", "add", "-A", cwd=dst)
-    sh("git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init", cwd=dst)
-    r = sh("dvc", "repro", cwd=dst)
+def repo(default_repo):
+    dst, _, r = default_repo
     return dst, r
 
 

@@ -14,16 +14,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reasonmed.backends.openai_api import KNOWN_OPTIONS
-from reasonmed.params import ModelSpec, RunParams, read_params
+from reasonmed.backends import hf, openai_api, vllm_engine
+from reasonmed.params import ModelSpec, load_run, read_params
+from reasonmed.params import load as load_section
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ["params.yaml", "configs/paper.yaml", "configs/api.yaml"]
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 # Sections that are not a DVC stage of the same name, and the class that reads each.
-OWNERS = {"run": RunParams, "models_build": "stages.models", "cost": "reasonmed.cost"}
+OWNERS = {"run": None, "exec": None, "models_build": "stages.models", "cost": "reasonmed.cost"}
 # Dicts whose keys are free (passed through one-for-one, or keyed by name).
-FREE = {"models", "sft.config", "sft.lora", "evaluate.backend_options", "cost.api_prices"}
+FREE = {"models", "sft.config", "sft.lora", "evaluate.backend_options", "cost.api_prices",
+        "exec.roles"}
 PAPER_QUESTIONS = 194_925  # METHOD.md section 2
 
 
@@ -64,11 +66,15 @@ def test_every_section_validates_with_its_owner(profile):
     assert p["models"], "no model specs"
     for spec in p["models"].values():
         ModelSpec.model_validate(spec)
-    for section, body in p.items():
-        if section == "models":
+    load_run(ROOT / profile)  # run.seed + the global exec knobs
+    for section in p:
+        if section in ("models", "run", "exec"):
             continue
         assert section in OWNERS or section in DVC, f"{profile}: section {section} has no owner"
-        params_class(section).model_validate(body)
+        load_section(section, params_class(section), ROOT / profile)  # + exec.<section>
+    for section in set(p["exec"]) - {"cache", "offline", "threads", "progress_every_s",
+                                      "log_level", "roles"}:
+        assert section in DVC, f"{profile}: exec.{section} names no stage"
 
 
 def test_every_dvc_stage_with_params_is_in_the_profiles():
@@ -101,13 +107,19 @@ def test_model_specs_are_servable(profile):
         spec = ModelSpec.model_validate(raw)
         if spec.build is not None:  # the models stage builds only under models/
             assert Path(spec.model).parts[0] == "models", f"{role}: built model outside models/"
+        ex = (load(profile)["exec"]["roles"] or {}).get(role, {})
         if spec.backend == "openai":
-            unknown = set(spec.options) - KNOWN_OPTIONS
+            unknown = set(spec.options) - openai_api.OPTIONS
             assert not unknown, f"{role}: options the openai backend refuses: {sorted(unknown)}"
+            assert not set(ex) - openai_api.EXEC, f"{role}: exec options the backend refuses"
             if spec.options.get("azure_endpoint"):
                 assert spec.options.get("azure_api_version"), f"{role}: Azure needs a version"
+        if spec.backend == "hf":
+            hf.check_options(spec, ex)
         if spec.backend == "vllm":
-            tp = spec.options.get("tensor_parallel_size", 1)
+            assert not set(spec.options) & vllm_engine.EXEC, f"{role}: exec knobs in options"
+            assert not set(ex) - vllm_engine.EXEC, f"{role}: shaping options under exec"
+            tp = ex.get("tensor_parallel_size", 1)
             assert isinstance(tp, int) and tp >= 1
 
 
@@ -116,9 +128,9 @@ def test_gpu_shard_jobs_do_not_share_a_node_blindly(profile):
     # Each generate shard job declares gpus = its agent's tensor_parallel_size; with only
     # --cores, Snakemake would start several TP-N jobs on the same GPUs.
     p = load(profile)
-    gpus = [p["models"][a].get("options", {}).get("tensor_parallel_size", 0)
+    gpus = [(p["exec"]["roles"].get(a) or {}).get("tensor_parallel_size", 0)
             for a in p["generate"]["agents"]]
-    cmd = p["generate"]["snakemake"]
+    cmd = p["exec"]["generate"]["snakemake"]
     if any(gpus) and "--profile" not in cmd:
         m = re.search(r"--resources\b[^-]*\bgpus=(\d+)", cmd)
         assert m, f"{profile}: generate.snakemake needs --resources gpus=N (or a --profile)"
@@ -139,7 +151,7 @@ def test_files_a_profile_names_exist(profile):
 
 def test_paper_profile_is_the_paper_setup():
     p = load("configs/paper.yaml")
-    assert not p["run"]["offline"]
+    assert not p["exec"]["offline"]
     assert not any("build" in s for s in p["models"].values()), "nothing is built locally"
     m = {r: s["model"] for r, s in p["models"].items()}
     assert [m[a] for a in p["generate"]["agents"]] == [

@@ -169,7 +169,7 @@ def test_run_scores_correct_paths_and_keeps_top_k():
     tally = Tally(k=2)
     for x in out:
         tally.add(x)
-    st = tally.to_dict([], 1.0)
+    st = tally.to_dict([])
     assert st["questions_by_tier"] == {"easy": 1, "medium": 1, "difficult": 1, "unrouted": 0}
     assert (st["paths_in"], st["paths_scored"], st["chosen"]) == (7, 4, 3)
     assert st["paths_skipped"] == {"tier difficult": 1, "verdict Error": 1, "verdict unparsed": 1}

@@ -2,6 +2,7 @@
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -98,30 +99,36 @@ def write_datasets(folder, n=6):
 def test_main_writes_scores_stats_and_ledger(tmp_path, monkeypatch):
     from reasonmed.llm import LLM
     params = yaml.safe_load(open("params.yaml"))
-    params["run"]["cache"] = str(tmp_path / "c.sqlite")
+    params["exec"]["cache"] = str(tmp_path / "c")
     params["score"]["sample_size"] = 4
+    params["score"]["prompt"] = str(Path("stages/prompts/score.md").resolve())
+    (tmp_path / "scorer").mkdir()  # a local model folder (the backend is a double)
+    (tmp_path / "scorer/config.json").write_text("{}")
+    params["models"]["scorer"]["model"] = str(tmp_path / "scorer")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     write_datasets(tmp_path / "datasets")
 
     class Backend:
         def generate(self, requests, on_done):
-            for i, r in enumerate(requests):
-                on_done(i, Completion(replies(r), "stop", 10, 5))
+            on_done([(i, Completion(replies(r), "stop", 10, 5)) for i, r in enumerate(requests)])
 
         def close(self):
             pass
 
-    monkeypatch.setattr(score, "LLM", lambda *a, **k: LLM(*a, **k, backend_factory=lambda s, r: Backend()))
+    monkeypatch.setattr(score, "LLM", lambda *a, **k: LLM(*a, **k, backend_factory=lambda s, r, e: Backend()))
+    monkeypatch.chdir(tmp_path)  # the run log goes to ./work/runs
     monkeypatch.setattr(sys, "argv", ["score", str(tmp_path / "datasets"), str(tmp_path / "out"),
                                       "--params", str(tmp_path / "params.yaml")])
     score.main()
     scores = list(read_jsonl(tmp_path / "out/scores.jsonl", Score))
+    run_log = json.loads((tmp_path / "work/runs/score.json").read_text())
     assert len(scores) == 12 and len({s.item_id for s in scores}) == 12
     st = json.loads((tmp_path / "out/stats.json").read_text())
     assert set(st["variants"]) == set(P.variants)
     for v in st["variants"].values():
         assert v["rows_in"] == 6 and v["sampled"] == 4 and v["parsed"] + v["unparsed"] == 4
-    assert st["model_calls"] > 0 and json.loads((tmp_path / "out/ledger.json").read_text())
+    assert run_log["model_calls"] > 0 and "model_calls" not in st
+    assert json.loads((tmp_path / "out/ledger.json").read_text())
 
 
 @pytest.mark.slow

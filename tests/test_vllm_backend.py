@@ -13,14 +13,15 @@ import os
 
 import pytest
 
-from reasonmed.llm import LLM, Cache, Completion, Request
+from reasonmed.cache import Cache
+from reasonmed.llm import LLM, Completion, Request
 from reasonmed.params import ModelSpec, RunParams
 from reasonmed.verification import verdict_schema
 
 try:  # tests/ on sys.path (pytest's default rootdir-less import) or tests as a package
-    from vllm_helpers import CPU_ENGINE_OPTIONS, build_tiny_llama
+    from vllm_helpers import CPU_ENGINE_EXEC, CPU_ENGINE_OPTIONS, build_tiny_llama
 except ImportError:
-    from tests.vllm_helpers import CPU_ENGINE_OPTIONS, build_tiny_llama
+    from tests.vllm_helpers import CPU_ENGINE_EXEC, CPU_ENGINE_OPTIONS, build_tiny_llama
 
 pytestmark = [
     pytest.mark.vllm,
@@ -40,8 +41,10 @@ def tiny_model(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def spec(tiny_model):
-    return ModelSpec(backend="vllm", model=str(tiny_model),
-                     options={**CPU_ENGINE_OPTIONS, "chunk_size": 8})
+    return ModelSpec(backend="vllm", model=str(tiny_model), options=CPU_ENGINE_OPTIONS)
+
+
+EXEC = {**CPU_ENGINE_EXEC, "chunk_size": 8}
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +52,7 @@ def backend(spec):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
     from reasonmed.backends.vllm_engine import VLLMBackend
-    b = VLLMBackend(spec, RunParams(seed=0))
+    b = VLLMBackend(spec, RunParams(seed=0), EXEC)
     yield b
     b.close()
 
@@ -58,10 +61,11 @@ def run(backend, requests) -> tuple[list[Completion], list[int]]:
     got: dict[int, Completion] = {}
     order: list[int] = []
 
-    def on_done(i: int, c: Completion) -> None:
-        assert i not in got, f"on_done called twice for {i}"
-        got[i] = c
-        order.append(i)
+    def on_done(batch) -> None:
+        for i, c in batch:
+            assert i not in got, f"on_done called twice for {i}"
+            got[i] = c
+            order.append(i)
 
     backend.generate(requests, on_done)
     assert sorted(got) == list(range(len(requests))), "on_done missed a request"
@@ -120,19 +124,19 @@ def test_too_long_prompt_is_an_error_not_a_crash(backend):
 
 
 def test_through_llm_cache(backend, spec, tmp_path):
-    cache = Cache(tmp_path / "llm.sqlite")
+    cache = Cache(tmp_path / "llm", "test")
     calls = []
 
-    def factory(s, r):
+    def factory(s, r, e):
         calls.append(1)
         return backend
 
     reqs = [Request.chat(SYSTEM, f"q{i}", max_tokens=8, seed=i) for i in range(10)]
-    llm = LLM("verifier", spec, RunParams(seed=0), stage="test", cache=cache,
+    llm = LLM("verifier", spec, RunParams(seed=0, roles={"verifier": EXEC}), stage="test", cache=cache,
               backend_factory=factory)
     first = llm.generate(reqs)
     assert len(cache) == 10 and not any(c.cached for c in first)
-    llm2 = LLM("verifier", spec, RunParams(seed=0), stage="test", cache=cache,
+    llm2 = LLM("verifier", spec, RunParams(seed=0, roles={"verifier": EXEC}), stage="test", cache=cache,
                backend_factory=factory)
     second = llm2.generate(reqs)
     assert all(c.cached for c in second) and [c.text for c in second] == [c.text for c in first]

@@ -1,6 +1,8 @@
-"""dvc.yaml, params.yaml, stages/ and the Snakefile agree; `snakemake -n` is clean."""
+"""dvc.yaml, params.yaml, the code and the Snakefile agree: each stage's deps are exactly what
+shapes its outputs, derived from the code (reasonmed/wiring.py), and `snakemake -n` is clean."""
 
 import importlib
+import re
 import shutil
 import subprocess
 import sys
@@ -9,41 +11,93 @@ from pathlib import Path
 import pytest
 import yaml
 
+from reasonmed.fanout import code_files
+from reasonmed.wiring import closure, snakefile_closure
+
 ROOT = Path(__file__).resolve().parents[1]
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
-SHARED = {"run", "models", "models_build", "cost"}
+SHARED = {"run", "exec", "models", "models_build", "cost"}
+CODE = re.compile(r"^(reasonmed|stages)/.*\.py$")
+
+
+def body(stage: str) -> dict:
+    return DVC[stage].get("do", DVC[stage])  # foreach stages keep their body under `do`
+
+
+def params_of(stage: str) -> list[str]:
+    return [p if isinstance(p, str) else next(iter(p)) for p in body(stage).get("params", [])]
+
+
+def get(d: dict, dotted: str):
+    for part in dotted.split("."):
+        d = d[part]
+    return d
 
 
 @pytest.mark.parametrize("stage", sorted(DVC))
-def test_stage_has_module_params_and_deps(stage):
-    spec = DVC[stage].get("do", DVC[stage])  # foreach stages keep their body under `do`
+def test_code_deps_are_exactly_the_import_closure(stage):
+    deps = body(stage)["deps"]
+    code = sorted(d for d in deps if CODE.match(d))
+    expected = closure(f"stages.{stage}")
+    if stage == "generate":  # the Snakefile and what it imports run inside the stage too
+        assert "Snakefile" in deps
+        expected = sorted(set(expected) | set(snakefile_closure(ROOT / "Snakefile")))
+    missing, extra = sorted(set(expected) - set(code)), sorted(set(code) - set(expected))
+    assert not missing and not extra, (f"{stage}: add {missing}, remove {extra} "
+                                       "(python -m reasonmed.wiring --sync)")
+    assert len(code) == len(set(code)), f"{stage}: duplicate deps"
+
+
+@pytest.mark.parametrize("stage", sorted(DVC))
+def test_prompt_and_model_deps_follow_the_params_the_stage_reads(stage):
+    deps, params = body(stage)["deps"], params_of(stage)
+    sections = [p for p in params if "." not in p and p in PARAMS and isinstance(PARAMS[p], dict)]
+    prompts = sorted({PARAMS[s]["prompt"] for s in sections if "prompt" in PARAMS[s]})
+    assert sorted(d for d in deps if d.startswith("stages/prompts/")) == prompts, stage
+    roles = sorted(p.split(".", 1)[1] for p in params if p.startswith("models."))
+    model_deps = sorted(d.split("/", 1)[1] for d in deps if re.match(r"^models/[^/]+$", d))
+    if stage == "evaluate":  # the base row reads models/student through ${item.dep}
+        assert "${item.dep}" in deps and roles == ["student"]
+    else:
+        assert model_deps == roles, f"{stage}: models/<role> deps {model_deps} vs params {roles}"
+
+
+@pytest.mark.parametrize("stage", sorted(DVC))
+def test_params_are_the_keys_the_stage_reads(stage):
+    params = params_of(stage)
     mod = importlib.import_module(f"stages.{stage}")
     assert mod.__doc__ and "python -m stages." in mod.__doc__, "docstring gives a runnable command"
     assert hasattr(mod, "main") and hasattr(mod, "run")
-    deps = spec["deps"]
-    assert f"stages/{stage}.py" in deps
-    for d in deps:
-        if not d.startswith("data/") and "${" not in d:
-            assert (ROOT / d).exists() or d == "models", f"{stage}: dep {d} missing"
-    params = [p if isinstance(p, str) else next(iter(p)) for p in spec.get("params", [])]
-    assert stage in params or stage == "models", f"{stage} must depend on its params section"
     for p in params:
-        assert p.split(".")[0] in PARAMS, f"{stage}: param {p} not in params.yaml"
-    # A stage's prompt file is a dep, so editing it reruns the stage.
-    prompt = PARAMS.get(stage, {}).get("prompt") if isinstance(PARAMS.get(stage), dict) else None
-    if prompt:
-        assert prompt in deps
+        assert not p.startswith("exec"), f"{stage}: exec knobs are never hashed ({p})"
+        get(PARAMS, p)  # exists (DVC fails on a declared key that is missing)
+    if stage not in ("models",):
+        assert stage in params, f"{stage} must depend on its own params section"
+    if stage == "generate":
+        assert sorted(p for p in params if p.startswith("models.")) == sorted(
+            f"models.{a}" for a in PARAMS["generate"]["agents"])
+    for sec in ("verify", "rank", "refine", "optimize", "summarize", "score"):
+        if stage == sec:
+            assert f"models.{PARAMS[sec]['model']}" in params
+
+
+def test_no_stage_module_imports_another_stage():
+    for f in sorted((ROOT / "stages").glob("*.py")):
+        name = f"stages.{f.stem}"
+        others = [m for m in closure(name) if m.startswith("stages/") and m not in
+                  (f"stages/{f.stem}.py", "stages/__init__.py")]
+        assert not others, f"{name} imports {others}: move the shared code into reasonmed/"
+
+
+def test_snakefile_inputs_are_the_generate_closure():
+    assert code_files() == closure("stages.generate")
 
 
 def test_every_params_section_has_a_stage():
     assert set(PARAMS) - SHARED <= set(DVC), set(PARAMS) - SHARED - set(DVC)
-
-
-def test_roles_named_by_stages_exist():
-    roles = set(PARAMS["models"])
-    assert set(PARAMS["generate"]["agents"]) <= roles
-    assert PARAMS["verify"]["model"] in roles
+    assert set(PARAMS["exec"]) - {"cache", "offline", "threads", "progress_every_s",
+                                  "log_level", "roles"} <= set(DVC)
 
 
 def test_stage_outputs_do_not_overlap():
@@ -63,11 +117,17 @@ def test_snakemake_dry_run_is_clean(tmp_path, profile):
         shutil.copytree(ROOT / "configs/slurm", tmp_path / "configs/slurm")
     for f in ("Snakefile", "params.yaml"):
         shutil.copy(ROOT / f, tmp_path / f)
+    for d in ("reasonmed", "stages"):
+        shutil.copytree(ROOT / d, tmp_path / d)
     (tmp_path / "data/collect").mkdir(parents=True)
     (tmp_path / "data/collect/questions.jsonl").write_text("")
     r = subprocess.run([exe, "-n", *(profile or ["--cores", "1"]), "--allowed-rules", "generate_shard",
                         "generate_gather", "--", "data/generate/paths.jsonl"],
                        cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
-    n_jobs = len(PARAMS["generate"]["agents"]) * PARAMS["generate"]["shards"]
+    n_jobs = len(PARAMS["generate"]["agents"]) * PARAMS["exec"]["generate"]["shards"]
     assert "generate_shard" in r.stdout and str(n_jobs) in r.stdout
+    shard_inputs = re.search(r"rule generate_shard:\s*\n\s*input: ([^\n]+)", r.stdout)
+    assert shard_inputs, r.stdout[:2000]
+    for f in closure("stages.generate") + [PARAMS["generate"]["prompt"]]:
+        assert f in shard_inputs.group(1), f"shard rule does not see {f}"

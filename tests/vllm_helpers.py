@@ -20,8 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 # Settings the CPU build needs (STACK-NOTES: vLLM section).
-CPU_ENGINE_OPTIONS = {"dtype": "float32", "enforce_eager": True, "max_model_len": 512,
-                          "gpu_memory_utilization": 0.3, "enable_chunked_prefill": False}
+# What shapes outputs (models.<role>.options) and how the CPU engine runs (exec.roles.<role>).
+CPU_ENGINE_OPTIONS = {"dtype": "float32", "max_model_len": 512}
+CPU_ENGINE_EXEC = {"enforce_eager": True, "gpu_memory_utilization": 0.3,
+                   "enable_chunked_prefill": False}
 
 
 def build_tiny_llama(path: str | os.PathLike, *, hidden: int = 128, heads: int = 2,
@@ -62,7 +64,7 @@ def vllm_server(model: str | os.PathLike, *, api_key: str | None = None,
     `importlib.metadata.version("vllm")`; the launcher module runs the same server.
     """
     port = free_port()
-    o = CPU_ENGINE_OPTIONS
+    o = {**CPU_ENGINE_OPTIONS, **CPU_ENGINE_EXEC}
     cmd = [sys.executable, "-m", "vllm.entrypoints.launchers.api_server.entry",
            "--model", str(model), "--served-model-name", "tiny", "--host", "127.0.0.1",
            "--port", str(port), "--dtype", o["dtype"], "--enforce-eager",

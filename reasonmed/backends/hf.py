@@ -1,39 +1,64 @@
-"""transformers backend: batched chat generation, JSON-schema output through outlines.
+"""transformers backend: batched chat generation with per-request sampling; JSON schemas
+through outlines' constrained decoding.
 
-Requests are grouped by sampling parameters, sorted by prompt length (less padding) and
-generated in fixed-size batches with left padding. transformers has one global RNG, so a
-batch is seeded from its requests' seeds: outputs are reproducible for a given batch
-composition (the vLLM backend seeds each request on its own).
+Requests are grouped by what a batch must share (max_tokens, schema), sorted by prompt
+length (less padding) and generated in fixed-size batches with left padding. Temperature
+and top_p are per row, and every row samples from its own seed (reasonmed/sampling.py), so
+a request's output does not depend on its batch-mates' seeds or on the order of the batch.
+Each finished batch is reported at once, so the request cache commits whole batches.
+
+options (hashed, in every cache key): dtype, device, attn_implementation, trust_remote_code
+exec.roles.<role> (never hashed): batch_size, threads
 
     python -m reasonmed.llm agent1 "A 30-year-old presents with fever." --max-tokens 32
 """
 
 from __future__ import annotations
 
-import hashlib
+import json
 import os
 from collections.abc import Sequence
 from itertools import groupby
+from typing import Any
 
 from reasonmed.llm import Completion, OnDone, Request
-from reasonmed.params import ModelSpec, RunParams
+from reasonmed.params import ModelSpec, RunParams, did_you_mean
 
 # outlines compiles its mask kernel with torch.compile on first use (~25 s per fresh
 # machine) for no speed gain at these sizes.
 os.environ.setdefault("TORCHDYNAMO_DISABLE", "1")
 
+OPTIONS = {"dtype", "device", "attn_implementation", "trust_remote_code"}
+EXEC = {"batch_size", "threads"}
+
+
+def check_options(spec: ModelSpec, exec_opts: dict[str, Any]) -> None:
+    for k in spec.options:
+        if k in EXEC:
+            raise ValueError(f"hf option '{k}' says how the model runs: move it to "
+                             f"exec.roles.<role>.{k}")
+        if k not in OPTIONS:
+            raise ValueError(f"unknown hf option '{k}'{did_you_mean(k, OPTIONS | EXEC)}")
+    for k in exec_opts:
+        if k not in EXEC:
+            raise ValueError(f"unknown hf exec option '{k}'{did_you_mean(k, EXEC | OPTIONS)}"
+                             + (" (it shapes outputs: set it under models.<role>.options)"
+                                if k in OPTIONS else ""))
+
 
 class HFBackend:
-    def __init__(self, spec: ModelSpec, run: RunParams):
+    def __init__(self, spec: ModelSpec, run: RunParams, exec_opts: dict[str, Any] | None = None):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        exec_opts = dict(exec_opts or {})
+        check_options(spec, exec_opts)
         opts = dict(spec.options)
         # Per-model threads: parallel shard jobs on a small machine each want one thread.
-        threads = int(opts.pop("threads", run.threads))
+        threads = int(exec_opts.get("threads", run.threads))
         if threads:
             torch.set_num_threads(threads)
-        self.batch_size = int(opts.pop("batch_size", 16))
+        self.batch_size = int(exec_opts.get("batch_size", 16))
         device = opts.pop("device", "cuda" if torch.cuda.is_available() else "cpu")
         dtype = opts.pop("dtype", "auto")
         self.tok = AutoTokenizer.from_pretrained(spec.model, revision=spec.revision)
@@ -44,6 +69,7 @@ class HFBackend:
             spec.model, revision=spec.revision, dtype=dtype, **opts).to(device).eval()
         self.device = device
         self._outlines = None
+        self._constraints: dict[str, Any] = {}
 
     def render(self, req: Request) -> str:
         if self.tok.chat_template:
@@ -55,62 +81,72 @@ class HFBackend:
     def generate(self, requests: Sequence[Request], on_done: OnDone) -> None:
         prompts = [self.render(r) for r in requests]
         lengths = [len(self.tok(p, add_special_tokens=False).input_ids) for p in prompts]
-        order = sorted(range(len(requests)),
-                       key=lambda i: (requests[i].sampling_key().__repr__(), lengths[i], i))
-        for _, grp in groupby(order, key=lambda i: repr(requests[i].sampling_key())):
+
+        def group(i: int) -> tuple:
+            r = requests[i]
+            return (r.max_tokens, json.dumps(r.schema, sort_keys=True) if r.schema else "")
+
+        order = sorted(range(len(requests)), key=lambda i: (group(i), lengths[i], i))
+        for _, grp in groupby(order, key=group):
             idx = list(grp)
             for b in range(0, len(idx), self.batch_size):
                 batch = idx[b:b + self.batch_size]
-                texts = self._generate_batch([prompts[i] for i in batch],
-                                             [requests[i] for i in batch])
-                for i, (text, n_new, hit_eos) in zip(batch, texts):
-                    r = requests[i]
-                    finish = "stop" if hit_eos or n_new < r.max_tokens else "length"
-                    on_done(i, Completion(text, finish, lengths[i], n_new))
+                outs = self._generate_batch([prompts[i] for i in batch],
+                                            [requests[i] for i in batch])
+                done = []
+                for i, (text, n_new, hit_eos) in zip(batch, outs):
+                    finish = "stop" if hit_eos or n_new < requests[i].max_tokens else "length"
+                    done.append((i, Completion(text, finish, lengths[i], n_new)))
+                on_done(done)
+
+    def _constraint(self, schema: dict):
+        """outlines' JSON-schema logits processor (built once per schema; reset per batch)."""
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self._constraints:
+            import outlines
+            from outlines.backends import get_json_schema_logits_processor
+
+            if self._outlines is None:
+                self._outlines = outlines.from_transformers(self.model, self.tok)
+                self.tok.padding_side = "left"  # outlines sets it too; keep ours explicit
+            self._constraints[key] = get_json_schema_logits_processor(
+                "outlines_core", self._outlines, key)
+        proc = self._constraints[key]
+        proc.reset()
+        return proc
 
     def _generate_batch(self, prompts: list[str], reqs: list[Request]):
-        import torch
+        import copy
 
-        r = reqs[0]
-        seed = int(hashlib.sha256(repr([q.seed for q in reqs]).encode()).hexdigest()[:8], 16)
-        torch.manual_seed(seed)
-        kw = dict(max_new_tokens=r.max_tokens, do_sample=r.temperature > 0,
-                  pad_token_id=self.tok.pad_token_id)
-        if r.temperature > 0:
-            kw.update(temperature=r.temperature, top_p=r.top_p)
-        if r.schema is not None:
-            return self._generate_json(prompts, r.schema, kw)
+        import torch
+        from transformers import LogitsProcessorList
+
+        from reasonmed.sampling import SeededSampler
+
         enc = self.tok(prompts, return_tensors="pt", padding=True,
                        add_special_tokens=False).to(self.device)
+        width = enc.input_ids.shape[1]
+        procs = [self._constraint(reqs[0].schema)] if reqs[0].schema is not None else []
+        procs.append(SeededSampler([r.seed for r in reqs], [r.temperature for r in reqs],
+                                   [r.top_p for r in reqs], width))
+        gc = copy.deepcopy(self.model.generation_config)
+        # Greedy over the sampler's perturbed scores: the sampling happens in SeededSampler.
+        gc.do_sample, gc.temperature, gc.top_p, gc.top_k = False, None, None, None
+        gc.max_new_tokens, gc.pad_token_id = reqs[0].max_tokens, self.tok.pad_token_id
         with torch.no_grad():
-            out = self.model.generate(**enc, **kw)
-        new = out[:, enc.input_ids.shape[1]:]
+            out = self.model.generate(**enc, generation_config=gc,
+                                      logits_processor=LogitsProcessorList(procs))
         res = []
-        for row in new:
+        eos = self.tok.eos_token_id
+        for row in out[:, width:]:
             ids = row.tolist()
-            eos = self.tok.eos_token_id
             hit = eos in ids
             ids = ids[:ids.index(eos)] if hit else ids
             ids = [t for t in ids if t != self.tok.pad_token_id]
             res.append((self.tok.decode(ids, skip_special_tokens=True), len(ids) + hit, hit))
         return res
 
-    def _generate_json(self, prompts: list[str], schema: dict, kw: dict):
-        """Constrained decoding: every sample is schema-valid unless cut by max_new_tokens."""
-        import outlines
-        from outlines.types import JsonSchema
-
-        if self._outlines is None:
-            self._outlines = outlines.from_transformers(self.model, self.tok)
-        gen = outlines.Generator(self._outlines, JsonSchema(schema))
-        kw = {k: v for k, v in kw.items() if k != "pad_token_id"}
-        texts = gen.batch(prompts, **kw)
-        res = []
-        for t in texts:
-            n = len(self.tok(t, add_special_tokens=False).input_ids)
-            res.append((t, n, n < kw["max_new_tokens"]))
-        return res
-
     def close(self) -> None:
         del self.model
         self._outlines = None
+        self._constraints.clear()

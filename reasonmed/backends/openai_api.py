@@ -7,15 +7,17 @@ choices/message/content) with exponential backoff + jitter, honouring `Retry-Aft
 `retry-after-ms`. A request that still fails becomes a `finish_reason="error"` Completion
 (never cached, so a rerun re-asks it); a single failure never raises.
 
-options (params.yaml `models.<role>.options`):
+options (params.yaml `models.<role>.options`; hashed, in every cache key):
   base_url            server URL, e.g. http://127.0.0.1:8000/v1 (SDK default otherwise)
+  azure_endpoint, azure_api_version   use AsyncAzureOpenAI (model = deployment name)
+  extra_body          dict merged into every request body (e.g. vLLM `top_k`)
+  reasoning_model     o1/o3-style request shape (max_completion_tokens, no sampling knobs)
+exec (params.yaml `exec.roles.<role>`; how it runs, never hashed):
   api_key_env         NAME of the env var holding the key (default OPENAI_API_KEY, or
                       AZURE_OPENAI_API_KEY with azure_endpoint); unset -> dummy "EMPTY"
   max_concurrency     requests in flight at once (default 16)
   max_retries         retries per request after the first try (default 5)
   timeout_s           per-attempt HTTP timeout (default 600)
-  azure_endpoint, azure_api_version   use AsyncAzureOpenAI (model = deployment name)
-  extra_body          dict merged into every request body (e.g. vLLM `top_k`)
   backoff_base_s, backoff_max_s, max_retry_after_s   retry timing (0.5, 8, 120)
 
 The key is read from the environment at construction and never logged, cached or put in
@@ -38,15 +40,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from reasonmed.llm import Completion, OnDone, Request
-from reasonmed.params import ModelSpec, RunParams
+from reasonmed.params import ModelSpec, RunParams, did_you_mean
 
 log = logging.getLogger("reasonmed.llm.openai")
 
-KNOWN_OPTIONS = {
-    "base_url", "api_key_env", "max_concurrency", "max_retries", "timeout_s",
-    "azure_endpoint", "azure_api_version", "extra_body", "backoff_base_s", "backoff_max_s",
-    "max_retry_after_s", "reasoning_model",
-}
+OPTIONS = {"base_url", "azure_endpoint", "azure_api_version", "extra_body", "reasoning_model"}
+EXEC = {"api_key_env", "max_concurrency", "max_retries", "timeout_s", "backoff_base_s",
+        "backoff_max_s", "max_retry_after_s"}
+KNOWN_OPTIONS = OPTIONS | EXEC
 RETRY_STATUS = {408, 409, 425, 429}  # plus every 5xx
 
 
@@ -78,14 +79,21 @@ def retry_after_s(headers: Any) -> float | None:
 
 
 class OpenAIBackend:
-    def __init__(self, spec: ModelSpec, run: RunParams):
-        unknown = set(spec.options) - KNOWN_OPTIONS
-        if unknown:
-            raise ValueError(f"openai backend: unknown option(s) {sorted(unknown)}; "
-                             f"known: {sorted(KNOWN_OPTIONS)}")
+    def __init__(self, spec: ModelSpec, run: RunParams, exec_opts: dict[str, Any] | None = None):
+        exec_opts = dict(exec_opts or {})
+        for k in spec.options:
+            if k in EXEC:
+                raise ValueError(f"openai option '{k}' says how requests run: move it to "
+                                 f"exec.roles.<role>.{k}")
+            if k not in OPTIONS:
+                raise ValueError(f"unknown openai option '{k}'{did_you_mean(k, KNOWN_OPTIONS)}")
+        for k in exec_opts:
+            if k not in EXEC:
+                raise ValueError(f"unknown openai exec option '{k}'{did_you_mean(k, KNOWN_OPTIONS)}")
         import openai  # noqa: F401  (fail at construction, not mid-batch)
 
-        o = spec.options
+        o = {**spec.options, **exec_opts}
+        self.options = o
         self.spec, self.run = spec, run
         self.azure = bool(o.get("azure_endpoint"))
         if self.azure and not (o.get("azure_api_version") or os.environ.get("OPENAI_API_VERSION")):
@@ -109,7 +117,7 @@ class OpenAIBackend:
 
     def _client(self):
         import openai
-        o, key = self.spec.options, self._key or "EMPTY"
+        o, key = self.options, self._key or "EMPTY"
         common = {"api_key": key, "max_retries": 0, "timeout": self.timeout_s}
         if self.azure:
             return openai.AsyncAzureOpenAI(azure_endpoint=o["azure_endpoint"],
@@ -212,7 +220,7 @@ class OpenAIBackend:
 
         async def worker() -> None:
             for i in todo:
-                on_done(i, await self._one(client, requests[i]))
+                on_done([(i, await self._one(client, requests[i]))])
 
         try:
             await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(requests)))))
@@ -224,10 +232,10 @@ class OpenAIBackend:
             return
         before, errors = Counter(self.retries), 0
 
-        def counted(i: int, c: Completion) -> None:
+        def counted(batch: list[tuple[int, Completion]]) -> None:
             nonlocal errors
-            errors += c.finish_reason == "error"
-            on_done(i, c)
+            errors += sum(c.finish_reason == "error" for _, c in batch)
+            on_done(batch)
 
         t0 = time.monotonic()
         try:

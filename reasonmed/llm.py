@@ -68,6 +68,20 @@ class Completion:
     completion_tokens: int
     cached: bool = False
     error: str | None = None  # set when finish_reason == "error"; never cached
+    error_kind: str | None = None  # a short class: http_503, timeout, connection, malformed...
+
+    @property
+    def failed(self) -> bool:
+        return self.finish_reason == "error"
+
+
+class FatalBackendError(RuntimeError):
+    """A failure no retry can mend (authentication, permission, unknown model, invalid
+    request): the stage stops at the first one with this message, no traceback."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 # Called once per backend batch with (request index, completion) pairs: the request cache
@@ -205,9 +219,18 @@ class LLM:
 
     def __init__(self, role: str, spec: ModelSpec, run: RunParams, *, stage: str,
                  cache: Cache | None = None, ledger: Ledger | None = None,
-                 backend_factory: Callable[..., Backend] = make_backend):
+                 backend_factory: Callable[..., Backend] = make_backend, share: int = 1):
+        """`share`: how many jobs run this role at the same time (a generate agent's shard
+        jobs). The role's `max_concurrency` bounds requests in flight for the whole run, so
+        each job gets an equal part of it (at least one request)."""
         self.role, self.spec, self.run, self.stage = role, spec, run, stage
         self.exec_opts = run.role_exec(role)
+        if share > 1 and "max_concurrency" in self.exec_opts:
+            mc = int(self.exec_opts["max_concurrency"])
+            if share > mc:
+                log.warning("%s: %d jobs share max_concurrency %d: each keeps 1 request in "
+                            "flight (%d in all); use at most %d shards", role, share, mc, share, mc)
+            self.exec_opts["max_concurrency"] = max(1, mc // share)
         self.cache = cache if cache is not None else Cache(run.cache, run.job or stage)
         self.ledger = ledger if ledger is not None else Ledger(stage)
         self.revision = resolve_revision(spec, self.cache.folder / "fingerprints")

@@ -24,7 +24,6 @@ import sys
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 DEFAULT_PARAMS = "params.yaml"
@@ -46,6 +45,9 @@ class RunParams(Section):
     threads: int = 0  # torch CPU threads; 0 = torch's default
     progress_every_s: float = 10.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # failed requests a stage may finish with, as a fraction of a role's requests (0: any
+    # failure fails the stage; reasonmed/failures.py)
+    max_failure_rate: float = Field(0.0, ge=0.0, le=1.0)
     # role -> backend execution options (batch_size, threads, max_concurrency, timeout_s,
     # tensor_parallel_size, ...): how a role runs, never part of a cache key
     roles: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -55,7 +57,8 @@ class RunParams(Section):
         return dict(self.roles.get(role) or {})
 
 
-EXEC_GLOBAL = {"cache", "offline", "threads", "progress_every_s", "log_level", "roles"}
+EXEC_GLOBAL = {"cache", "offline", "threads", "progress_every_s", "log_level", "roles",
+               "max_failure_rate"}
 
 
 class ModelSpec(Section):
@@ -87,8 +90,13 @@ def trace(key: str) -> None:
 
 
 def read_params(path: str | os.PathLike = DEFAULT_PARAMS) -> dict[str, Any]:
+    """params.yaml as DVC reads it: YAML 1.2 (ruamel), where `no`/`yes`/`on`/`off` are
+    strings. PyYAML reads YAML 1.1, where they are booleans: after `dvc exp run -S` rewrites
+    `save_strategy: "no"` as a bare `no`, the two would disagree."""
+    from ruamel.yaml import YAML
+
     with open(path, encoding="utf-8") as f:
-        return yaml.safe_load(f) or {}
+        return YAML(typ="safe", pure=True).load(f) or {}
 
 
 def did_you_mean(word: str, choices: list[str] | set[str]) -> str:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from reasonmed import verification
+from reasonmed.failures import Failures
 from reasonmed.judging import Judged
 from reasonmed.llm import LLM, Cache, Completion, Ledger, Request
 from reasonmed.params import load, load_run, model_spec
@@ -82,9 +83,8 @@ def render_request(prompt: str, q: Question, cot: str, reasons: list[str], p: An
 
 
 def failure_of(comp: Completion, cot: str, judged: Judged | None) -> str | None:
-    """Why a rewritten CoT is not usable as is; None when it is."""
-    if comp.finish_reason == "error":
-        return f"backend error: {comp.error}"
+    """Why a rewritten CoT is not usable as is; None when it is (failed requests never get
+    here: rewrite() records them as failures)."""
     if not cot:
         return "empty output"
     if judged is None:  # re-verification switched off
@@ -97,7 +97,7 @@ def failure_of(comp: Completion, cot: str, judged: Judged | None) -> str | None:
 def settle(d: Draft, comp: Completion, judged: Judged | None, p: Any, step: str,
            writer: str, verifier: tuple[str, str] | None = None) -> Chosen:
     """The record for one draft, after applying `p.on_fail` to a failed rewrite."""
-    cot = split_reasoning(comp.text)[0] if comp.finish_reason != "error" else ""
+    cot = split_reasoning(comp.text)[0]
     hist = [*d.history, {
         "step": step, "model": writer, "reasons_fed": len(d.reasons), "reasons_policy": p.reasons,
         "prompt_hash": load_prompt(p.prompt).hash, "temperature": d.request.temperature,
@@ -139,21 +139,33 @@ def settle(d: Draft, comp: Completion, judged: Judged | None, p: Any, step: str,
 
 
 def rewrite(drafts: list[Draft], writer: LLM, verifier: LLM | None, vp: verification.Params | None,
-            p: Any, step: str) -> list[Chosen]:
-    """Write every draft with one batch call, re-verify the non-empty ones, settle each."""
+            p: Any, step: str, failures: Failures | None = None) -> list[Chosen]:
+    """Write every draft with one batch call, re-verify the non-empty ones, settle each.
+
+    A draft whose writing or re-verification request failed yields no record (it goes to
+    `failures` and is asked again next run): a fallback to the original, or a drop, is a
+    decision about a judged rewrite, never about a fault.
+    """
+    failures = failures if failures is not None else Failures(step)
     comps = writer.generate([d.request for d in drafts])
     judged: dict[int, Judged] = {}
+    for d, c in zip(drafts, comps):
+        if c.failed:
+            failures.add(writer.role, d.id, c)
     if verifier is not None:
-        todo = [(i, split_reasoning(c.text)[0]) for i, c in enumerate(comps)
-                if c.finish_reason != "error"]
+        todo = [(i, split_reasoning(c.text)[0]) for i, c in enumerate(comps) if not c.failed]
         todo = [(i, cot) for i, cot in todo if cot]
         # The writer's seed doubles as the verification seed: stable, so reruns hit the cache.
         js = verification.verify_cots([(drafts[i].question, cot, drafts[i].request.seed)
-                                 for i, cot in todo], verifier, vp) if todo else []
+                                       for i, cot in todo], verifier, vp) if todo else []
         judged = {i: j for (i, _), j in zip(todo, js)}
+        for i, j in judged.items():
+            if j.failure is not None:
+                failures.add(verifier.role, drafts[i].id, j.failure)
     vinfo = (verifier.spec.model, load_prompt(vp.prompt).hash) if verifier is not None else None
     return [settle(d, c, judged.get(i), p, step, writer.spec.model, vinfo)
-            for i, (d, c) in enumerate(zip(drafts, comps))]
+            for i, (d, c) in enumerate(zip(drafts, comps))
+            if not c.failed and (judged.get(i) is None or judged[i].failure is None)]
 
 
 def tally(counts: Counter, c: Chosen, step: str) -> None:
@@ -162,7 +174,7 @@ def tally(counts: Counter, c: Chosen, step: str) -> None:
     w, rv, f = by[step], by.get("reverify"), by.get("on_fail")
     counts["out"] += 1
     counts["truncated"] += w["finish_reason"] == "length"
-    counts["empty_or_error"] += bool(f) and f["why"].startswith(("empty", "backend error"))
+    counts["empty"] += bool(f) and f["why"].startswith("empty")
     counts["reasons_fed"] += w["reasons_fed"]
     if rv is not None:
         counts[f"reverify_{rv['verdict'] or 'unparsed'}"] += 1
@@ -185,7 +197,7 @@ def stats_of(counts: Counter, ledger: list[dict], p: Any, **extra: Any) -> dict:
                     if k.startswith("on_fail_")},
         "reverify": {"enabled": p.reverify, "correct": counts["reverify_Correct"],
                      "error": counts["reverify_Error"], "unparsed": counts["reverify_unparsed"]},
-        "empty_or_error": counts["empty_or_error"], "truncated": counts["truncated"],
+        "empty": counts["empty"], "truncated": counts["truncated"],
         "reasons_policy": p.reasons, "reasons_fed_mean": round(counts["reasons_fed"] / n, 2),
         **token_totals(ledger)}
 

@@ -83,8 +83,14 @@ def entry(main: Callable[[], object]) -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     name = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] else "stage"
+    from reasonmed.failures import BudgetExceeded
+    from reasonmed.llm import FatalBackendError
+
     try:
         code = main()
+    except (FatalBackendError, BudgetExceeded) as e:
+        print(f"{name}: {e}", file=sys.stderr)  # the one line a person needs, no traceback
+        sys.exit(2)
     except (KeyboardInterrupt, Stopped) as e:
         sig = "SIGTERM" if isinstance(e, Stopped) else "SIGINT"
         cache = os.environ.get("REASONMED_CACHE_HINT", "the request cache (exec.cache)")

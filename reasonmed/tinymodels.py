@@ -1,5 +1,14 @@
 """Tiny local models for the embedded default: a tokenizer trained on a corpus and small
-randomly initialised Llamas, warmed up on the same corpus. Nothing is downloaded.
+randomly initialised Llamas, warmed up on the same corpus and then trained to follow the
+output contract of the roles they serve. Nothing is downloaded.
+
+The contract training (`contracts:` in a role's build block) renders the pipeline's real
+prompt files around synthetic vignettes (the same generator as assets/corpus.txt, never an
+evaluation item) and teaches the reply shape each stage parses: an agent's short reasoning
+ending in "Final answer: <letter>", a summary opening "The answer is <letter>.", the
+verifier's and judges' JSON, an evaluation answer ending in "The answer is <letter>.". The
+letters are a mix of right and wrong, so verdicts, tiers and accuracies take realistic
+shapes; the models know no medicine. Loss is on the reply tokens only.
 
 Used by the `models` stage, the tests and the benchmarks, so all build the same models.
 
@@ -7,6 +16,8 @@ Used by the `models` stage, the tests and the benchmarks, so all build the same 
 """
 
 from __future__ import annotations
+
+import json
 
 from reasonmed.params import Section
 
@@ -33,6 +44,11 @@ class Params(Section):
     pretrain_seq_len: int = 128
     pretrain_batch_size: int = 16
     learning_rate: float = 3e-3
+    # output-contract training (roles whose build block lists `contracts`)
+    contract_steps: int = 120  # AdamW steps over rendered prompt + reply documents
+    contract_batch_size: int = 4
+    contract_documents: int = 240  # synthetic documents per role (round-robin over contracts)
+    contract_right_share: float = 0.6  # replies naming the gold letter (the rest: another one)
 
 
 class Build(Section):
@@ -44,6 +60,9 @@ class Build(Section):
     num_attention_heads: int = 2
     num_key_value_heads: int | None = None
     intermediate_size: int | None = None
+    # the reply formats this model is trained to produce, by stage: generate, refine,
+    # optimize, summarize, verify, rank, score, evaluate (each stage's own prompt file)
+    contracts: list[str] = []
 
 
 def train_tokenizer(text: str, vocab_size: int):
@@ -74,7 +93,10 @@ def chat_documents(text: str, tokenizer) -> list[str]:
     return docs
 
 
-def build_model(build: Build, p: Params, tokenizer, docs: list[str]):
+def build_model(build: Build, p: Params, tokenizer, docs: list[str],
+                prompts: dict[str, str] | None = None):
+    """A tiny Llama: warm-up on `docs`, then the output contracts of `build.contracts`
+    (`prompts`: stage -> its prompt file)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -94,6 +116,9 @@ def build_model(build: Build, p: Params, tokenizer, docs: list[str]):
         pad_token_id=tokenizer.pad_token_id)
     model = LlamaForCausalLM(cfg)
     losses = warm_up(model, tokenizer, docs, p, build.seed)
+    if build.contracts:
+        contract = contract_documents(build.contracts, p, tokenizer, build.seed, prompts or {})
+        losses += train_replies(model, tokenizer, contract, p, build.seed)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.bos_token_id = tokenizer.bos_token_id
@@ -122,3 +147,148 @@ def warm_up(model, tokenizer, docs: list[str], p: Params, seed: int) -> list[flo
         losses.append(round(loss.item(), 4))
     model.eval()
     return losses
+
+
+# --- output contracts ------------------------------------------------------------------
+
+AGES = list(range(19, 88))
+SEX = ["man", "woman"]
+COMPLAINTS = [
+    ("dysuria and urinary frequency", "cystitis"),
+    ("crushing substernal chest pain", "acute myocardial infarction"),
+    ("fever, neck stiffness and photophobia", "bacterial meningitis"),
+    ("polyuria, polydipsia and weight loss", "type 1 diabetes mellitus"),
+    ("fatigue and pallor", "iron deficiency anaemia"),
+    ("sudden unilateral weakness", "ischaemic stroke"),
+    ("wheezing and nocturnal cough", "asthma"),
+    ("right lower quadrant pain", "acute appendicitis"),
+    ("heat intolerance and palpitations", "Graves disease"),
+    ("painful swollen first toe", "gout"),
+    ("productive cough and fever", "community-acquired pneumonia"),
+    ("epigastric pain relieved by food", "duodenal ulcer"),
+    ("cold intolerance and weight gain", "hypothyroidism"),
+    ("jaundice and dark urine", "acute hepatitis"),
+    ("shortness of breath and leg swelling", "heart failure"),
+]
+FINDINGS = ["tachycardia", "a low-grade fever", "normal blood pressure", "hypotension",
+            "an elevated white cell count", "a raised troponin", "a normal chest radiograph",
+            "elevated glucose", "low haemoglobin", "an elevated ESR", "crackles at both bases"]
+REASONS = ["The reasoning identifies the key findings and reaches the correct answer.",
+           "The chain misses the key clinical finding and picks the wrong option.",
+           "The conclusion contradicts the presentation.",
+           "Each option is weighed and the choice matches the findings."]
+
+
+def vignette(rng) -> dict:
+    """A synthetic four-option question (never an evaluation item) and its parts."""
+    c, d = rng.choice(COMPLAINTS)
+    f1, f2 = rng.sample(FINDINGS, 2)
+    opts = rng.sample([x[1] for x in COMPLAINTS if x[1] != d], 3) + [d]
+    rng.shuffle(opts)
+    q = (f"A {rng.choice(AGES)}-year-old {rng.choice(SEX)} presents with {c}. "
+         f"Examination shows {f1} and {f2}. Which of the following is the most likely diagnosis?")
+    return {"question": q, "options": dict(zip("ABCD", opts)), "gold": "ABCD"[opts.index(d)],
+            "complaint": c, "finding": f1, "diagnosis": d}
+
+
+def reply_for(contract: str, v: dict, letter: str, rng) -> str:
+    """The reply shape `contract`'s stage parses (short, so it fits small max_tokens)."""
+    named = v["options"][letter]
+    cot = f"The {v['complaint']} with {v['finding']} points to {named}."
+    if contract in ("generate", "refine", "optimize"):
+        return f"{cot}\nFinal answer: {letter}"
+    if contract == "evaluate":
+        return f"{cot} The answer is {letter}."
+    if contract == "summarize":
+        return f"The answer is {letter}. {named} explains the {v['complaint']}."
+    if contract == "verify":
+        ok = letter == v["gold"]
+        return json.dumps({"verdict": "Correct" if ok else "Error", "reason": REASONS[0 if ok else 1]})
+    if contract in ("rank", "score"):
+        lo, hi = (0, 5) if contract == "rank" else (1, 10)
+        return json.dumps({"score": rng.randint(lo, hi), "justification": rng.choice(REASONS)})
+    raise ValueError(f"unknown contract {contract!r}")
+
+
+def prompt_vars(v: dict, letter: str) -> dict:
+    from reasonmed.prompting import format_options
+
+    cot = f"The {v['complaint']} suggests {v['options'][letter]}.\nFinal answer: {letter}"
+    return {"question": v["question"], "context": None, "options": format_options(v["options"]),
+            "answer": v["gold"], "answer_text": v["options"][v["gold"]], "cot": cot,
+            "reasons": REASONS[:2], "response": cot, "strict": True}
+
+
+def contract_documents(contracts: list[str], p: Params, tokenizer, seed: int,
+                       prompts: dict[str, str]) -> list[tuple[str, str]]:
+    """(rendered prompt, reply) pairs, round-robin over `contracts`."""
+    import random
+
+    from reasonmed.prompting import load_prompt
+
+    missing = [c for c in contracts if c not in prompts]
+    if missing:
+        raise SystemExit(f"build contracts {missing} name no stage with a prompt file")
+    rng, out = random.Random(seed), []
+    for i in range(p.contract_documents):
+        contract = contracts[i % len(contracts)]
+        v = vignette(rng)
+        letter = v["gold"] if rng.random() < p.contract_right_share else rng.choice(
+            [x for x in "ABCD" if x != v["gold"]])
+        system, user = load_prompt(prompts[contract]).render(**prompt_vars(v, letter))
+        msgs = ([{"role": "system", "content": system}] if system else []) + [
+            {"role": "user", "content": user}]
+        prompt = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        out.append((prompt, reply_for(contract, v, letter, rng) + "<|im_end|>"))
+    return out
+
+
+def train_replies(model, tokenizer, docs: list[tuple[str, str]], p: Params, seed: int) -> list[float]:
+    """AdamW steps on (prompt, reply) pairs, loss on the reply tokens only; each batch holds
+    documents of similar length (sorted, then shuffled in blocks), so little is padding."""
+    import random
+
+    import torch
+
+    enc = []
+    for prompt, reply in docs:
+        a = tokenizer(prompt, add_special_tokens=False).input_ids
+        b = tokenizer(reply, add_special_tokens=False).input_ids
+        enc.append((torch.tensor(a + b), len(a)))
+    order = sorted(range(len(enc)), key=lambda i: len(enc[i][0]))
+    bs = p.contract_batch_size
+    batches = [order[i:i + bs] for i in range(0, len(order), bs)]
+    rng = random.Random(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=p.learning_rate)
+    model.train()
+    losses = []
+    for step in range(p.contract_steps):
+        if step % len(batches) == 0:
+            rng.shuffle(batches)
+        rows = [enc[i] for i in batches[step % len(batches)]]
+        width = max(len(ids) for ids, _ in rows)
+        ids = torch.full((len(rows), width), tokenizer.pad_token_id)
+        labels = torch.full((len(rows), width), -100)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, (x, n_prompt) in enumerate(rows):
+            ids[r, :len(x)], mask[r, :len(x)] = x, 1
+            labels[r, n_prompt:len(x)] = x[n_prompt:]
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(round(loss.item(), 4))
+    model.eval()
+    return losses
+
+
+def build_tiny(path, build: dict, p: Params, corpus: str, prompts: dict[str, str] | None = None,
+               tokenizer=None):
+    """Train (or reuse) a tokenizer, build one tiny model and save both at `path` (tests and
+    benchmarks; the models stage builds the same way). Returns the tokenizer."""
+    tokenizer = tokenizer or train_tokenizer(corpus, p.vocab_size)
+    model, _ = build_model(Build.model_validate(build), p, tokenizer,
+                           chat_documents(corpus, tokenizer), prompts)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return tokenizer

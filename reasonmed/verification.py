@@ -4,9 +4,15 @@ optimize).
 
 The verifier sees the question, lettered options, the gold letter and text, and one CoT, and
 must answer with JSON `{"verdict", "reason"}`; the schema is enforced by the backend
-(outlines for hf, guidance for vLLM, `response_format` for OpenAI-compatible servers). A
-reply that never parses is a parse failure, never an "Error" (the authors' code does that
-silently).
+(outlines for hf, guidance for vLLM, `response_format` for OpenAI-compatible servers) and
+checked again here, with the reply contract of reasonmed/judging.py (length cap, one linear
+scan, strict JSON, no conflicting objects, no extra keys, reason within maxLength). A reply
+that never parses is a parse failure, never an "Error" (the authors' code does that silently).
+
+Verdict case policy: the verdict is matched ASCII-case-insensitively after stripping ASCII
+whitespace, and returned capitalised ("correct", " ERROR " -> Correct, Error), as before;
+anything else, including non-ASCII look-alikes ("ＣＯＲＲＥＣＴ", "Correct\u200b"), is a parse
+failure, not an Error.
 
     python -c "from reasonmed.verification import parse_verdict as p; print(p('{}'))"
 """
@@ -15,7 +21,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from reasonmed.judging import Judged, ParseError, json_objects, judge
+from reasonmed.judging import Judged, answers, check_object, judge, one, sent_max_length
 from reasonmed.llm import LLM, Request
 from reasonmed.params import Section
 from reasonmed.prompting import format_options, load_prompt
@@ -34,32 +40,38 @@ class Params(Section):
     EXEC: ClassVar[frozenset[str]] = frozenset({"batch_paths"})
 
 
-def verdict_schema(reason_max_chars: int) -> dict:
+VERDICTS = ("Correct", "Error")
+
+
+def verdict_schema(reason_max_chars: int | None) -> dict:
     # enum, not free text, for the verdict; maxLength bounds the reason (see STACK-NOTES).
+    reason: dict = {"type": "string"}
+    if reason_max_chars is not None:
+        reason["maxLength"] = reason_max_chars
     return {"type": "object", "additionalProperties": False, "required": ["verdict", "reason"],
-            "properties": {"verdict": {"type": "string", "enum": ["Correct", "Error"]},
-                           "reason": {"type": "string", "maxLength": reason_max_chars}}}
+            "properties": {"verdict": {"type": "string", "enum": list(VERDICTS)},
+                           "reason": reason}}
 
 
-def parse_verdict(text: str) -> tuple[str, str]:
+def _verdict_case(obj: dict) -> dict:
+    v = obj.get("verdict")
+    if isinstance(v, str) and v.isascii() and (c := v.strip(" \t\n\r").capitalize()) in VERDICTS:
+        return {**obj, "verdict": c}
+    return obj
+
+
+def parse_verdict(text: str, reason_max_chars: int | None = None) -> tuple[str, str]:
     """(verdict, reason) from a reply; ParseError says why not.
 
     Accepts the JSON object alone, inside a Markdown fence, or embedded in prose (API models
-    without enforced schemas do all three). The verdict must be Correct or Error in any
-    case; anything else is a parse failure, not an Error.
+    without enforced schemas do all three). The verdict must be Correct or Error in any ASCII
+    case; anything else is a parse failure, not an Error. `reason_max_chars` is the reason's
+    maxLength (None: unbounded); the returned reason is stripped.
     """
-    for obj in json_objects(text):
-        if "verdict" not in obj or "reason" not in obj:
-            raise ParseError(f"missing key(s): {sorted({'verdict', 'reason'} - set(obj))}")
-        v = obj["verdict"]
-        if not isinstance(v, str) or v.strip().lower() not in ("correct", "error"):
-            raise ParseError(f"verdict is {v!r}, not Correct/Error")
-        if not isinstance(obj["reason"], str):
-            raise ParseError("reason is not a string")
-        return v.strip().capitalize(), obj["reason"].strip()
-    if not text.strip():
-        raise ParseError("empty reply")
-    raise ParseError("no JSON object" + (" (truncated?)" if "{" in text else ""))
+    schema = verdict_schema(reason_max_chars)
+    verdict, reason = one([(v["verdict"], v["reason"]) for v in
+                           (check_object(_verdict_case(o), schema) for o in answers(text, schema))])
+    return verdict, reason.strip()
 
 
 def request_for(q: Question, cot: str, seed: int, p: Params, attempt: int) -> Request:
@@ -76,5 +88,6 @@ def verify_cots(items: list[tuple[Question, str, int]], llm: LLM, p: Params) -> 
 
     Also used by refine and optimize to re-verify the CoTs they write.
     """
-    return judge(items, lambda it, attempt: request_for(*it, p, attempt), parse_verdict, llm,
+    return judge(items, lambda it, attempt: request_for(*it, p, attempt),
+                 lambda text, r: parse_verdict(text, sent_max_length(r, "reason")), llm,
                  p.max_attempts)

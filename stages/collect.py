@@ -1,16 +1,20 @@
 """collect: raw MCQs from every configured source -> validated, deduplicated, decontaminated.
 
 Method step S0 (METHOD.md §2). Reads the sources in params `collect.sources` (HF hub
-datasets, local JSONL/JSON/Parquet, the shipped sample; see reasonmed/sources.py), then per
-record, in source order and file order:
-  1. validate      malformed -> rejects.jsonl (field + reason), never a traceback
+datasets, local JSONL/JSON/Parquet/CSV, the shipped sample; see reasonmed/sources.py), then
+per record, in source order and file order:
+  1. validate      malformed -> rejects.jsonl (record, field, category, reason), never a
+                   traceback; caps and cleaning in params `collect.max_*` and
+                   `collect.drop_filler_options`. A source or eval set with no valid record
+                   stops the stage naming it and its top reject reasons (unless `allow_empty`)
   2. decontaminate word n-gram overlap with the evaluation test sets
                    (`collect.decontaminate.sets`) >= threshold -> removed
   3. deduplicate   same question id (exact) or MinHash-LSH Jaccard >= threshold (near)
                    against the questions kept so far -> removed; the first one stays
 Writes OUT/questions.jsonl, OUT/rejects.jsonl, OUT/report.json (every removed record with
 the record that caused it) and OUT/stats.json (per source: in == kept + rejected +
-duplicate + contaminated).
+duplicate + contaminated; rejects by "field: category"; characters cleaned and filler
+options dropped).
 
     python -m stages.collect --params params.yaml --out data/collect
 """
@@ -31,7 +35,7 @@ import numpy as np
 
 from reasonmed.params import DEFAULT_PARAMS, Section, load, load_run
 from reasonmed.records import JsonlWriter, Question, Reject, normalise_text, write_json
-from reasonmed.sources import SourceSpec, load_source
+from reasonmed.sources import PROVENANCE, Checks, SourceSpec, load_source, require_valid
 from reasonmed.stage import StageRun, entry
 
 
@@ -47,7 +51,7 @@ class Decontaminate(Section):
     threshold: float  # fraction of a question's n-grams found in the eval sets
 
 
-class Params(Section):
+class Params(Checks):  # + the record checks: max_field_chars, max_depth, drop_filler_options...
     sources: list[SourceSpec]
     dedup: Dedup
     decontaminate: Decontaminate
@@ -176,26 +180,37 @@ def run(records: Iterable[Question | Reject], evals: Iterable[Question | Reject]
     out = Collected()
     sink = sink or (lambda r: (out.questions if isinstance(r, Question) else out.rejects).append(r))
     eval_counts: dict[str, Counter] = defaultdict(Counter)
+    eval_reasons: dict[str, Counter] = defaultdict(Counter)
 
     def eval_questions() -> Iterable[Question]:
         for e in evals:
             eval_counts[e.source]["rejected" if isinstance(e, Reject) else "items"] += 1
             if isinstance(e, Question):
                 yield e
+            else:
+                eval_reasons[e.source][f"{e.field}: {e.category or 'other'}"] += 1
 
     index = EvalIndex(eval_questions(), p.decontaminate.ngram)
     near = NearDedup(p.dedup)
     kept: list[dict] = []  # refs of kept questions; position = LSH key
     kept_pos: dict[str, int] = {}  # question id -> position in kept
     counts: dict[str, Counter] = defaultdict(Counter)
+    reasons: dict[str, Counter] = defaultdict(Counter)  # source -> "field: category" -> n
+    cleaned: dict[str, Counter] = defaultdict(Counter)  # source -> what cleaning changed
     dups, contaminated = [], []
     for r in records:
         c = counts[r.source]
         c["in"] += 1
         if isinstance(r, Reject):
             c["rejected"] += 1
+            reasons[r.source][f"{r.field}: {r.category or 'other'}"] += 1
             sink(r)
             continue
+        if (prov := r.meta.get(PROVENANCE)) is not None:
+            cleaned[r.source].update(prov.get("cleaned", {}))
+            if prov.get("dropped_options"):
+                cleaned[r.source]["questions_with_filler_dropped"] += 1
+                cleaned[r.source]["filler_options_dropped"] += len(prov["dropped_options"])
         words = item_words(r)
         overlap, item = index.match(words)
         if overlap >= p.decontaminate.threshold:
@@ -232,9 +247,14 @@ def run(records: Iterable[Question | Reject], evals: Iterable[Question | Reject]
     out.report = {"per_source": per_source, "duplicates": dups, "contaminated": contaminated}
     out.stats = {
         "stage": "collect", "sources": per_source, "total": total,
+        "reject_reasons": {s: dict(sorted(c.items())) for s, c in sorted(reasons.items())},
+        "cleaned": {s: dict(sorted(c.items())) for s, c in sorted(cleaned.items())},
         "eval_sets": {s: {"items": c["items"], "rejected": c["rejected"]}
                       for s, c in eval_counts.items()},
         "eval_ngrams": len(index.hashes)}
+    if eval_reasons:
+        out.stats["eval_reject_reasons"] = {s: dict(sorted(c.items()))
+                                            for s, c in sorted(eval_reasons.items())}
     return out
 
 
@@ -245,8 +265,11 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     st = StageRun("collect", load_run(a.params, seed=False).log_level)  # offline env first
     p = load("collect", Params, a.params)
-    sources = [load_source(s) for s in p.sources]  # opens every file now: bad paths fail first
-    evals = [load_source(s) for s in p.decontaminate.sets]
+    # opens every file now, so bad paths fail first; a source with no valid record stops
+    # the stage once read (before anything is renamed into place)
+    sources = [require_valid(s, load_source(s, p)) for s in p.sources]
+    evals = [require_valid(s, load_source(s, p), "decontamination set")
+             for s in p.decontaminate.sets]
     out = Path(a.out)
     with JsonlWriter(out / "questions.jsonl") as qw, JsonlWriter(out / "rejects.jsonl") as rw:
         res = run(itertools.chain(*sources), itertools.chain(*evals), p,

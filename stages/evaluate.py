@@ -6,12 +6,17 @@ plus `name`, `subject`, `limit`), asks the model under evaluation -- a role unde
 chain-of-thought answer per question with the HuatuoGPT-o1 prompt and sampling
 (METHOD.md 10.2), and scores every output twice:
 
-  strict  the letter of an explicit final-answer statement (answers.strict_letter); an
-          empty output, no statement or a hedge ("B or C") counts as wrong.
-  huatuo  HuatuoGPT-o1's match_choice + score(): the reported accuracy is the max of
-          first-match and last-match accuracy per column. OPTIMISTIC by construction (a
-          letter is always found, the better of two readings is kept); reproduced because
-          the paper's numbers most likely come from it.
+  strict  the letter of an explicit final-answer statement in the final-answer region
+          (after `</think>` / `## Final Response`; reasonmed/answers.py defines it); an
+          empty or whitespace-only output, an unclosed reasoning block, no statement or a
+          hedge ("B or C") counts as wrong.
+  huatuo  HuatuoGPT-o1's eval-script postprocessing + match_choice + score(): the reported
+          accuracy is the max of first-match and last-match accuracy per column. OPTIMISTIC
+          by construction (a letter is always found, the better of two readings is kept);
+          reproduced because the paper's numbers most likely come from it. Outputs the
+          original script drops (empty once `</s>` and one leading space are removed) are
+          `empty` and count as wrong in `huatuo_acc`; `huatuo_acc_excl_empty` drops them as
+          the original does.
 
 Results are reported per column (a benchmark, or one MMLU subject), per benchmark and in
 total, with percentile-bootstrap confidence intervals. Writes predictions.jsonl (one row
@@ -34,7 +39,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, PositiveInt
 
-from reasonmed.answers import huatuo_choice, strict_letter
+from reasonmed import answers
+from reasonmed.failures import Failures
 from reasonmed.llm import LLM, Request
 from reasonmed.params import ModelSpec, Section, load, load_models, load_run, model_spec
 from reasonmed.prompting import format_options, load_prompt
@@ -83,11 +89,11 @@ class Prediction(Record):
     letters: str  # the options' letters
     output: str
     finish_reason: str
-    empty: bool  # whitespace-only output: wrong under both metrics
-    strict: str | None  # None: unextractable (or empty)
-    huatuo_first: str | None  # None only for empty outputs
+    empty: bool  # dropped by HuatuoGPT-o1's eval script: "" once </s> and one leading space go
+    strict: str | None  # None: no explicit final answer (empty/whitespace output included)
+    huatuo_first: str | None  # None only for dropped (empty) outputs
     huatuo_last: str | None
-    huatuo_type: int  # 1 letter, 2 option text, 3 most similar option, 0 empty
+    huatuo_type: int  # 1 letter, 2 option text, 3 most similar option, 0 dropped
     strict_correct: bool
     huatuo_first_correct: bool
     huatuo_last_correct: bool
@@ -169,24 +175,30 @@ def request_for(q: Question, p: Params, seed: int) -> Request:
 
 
 def extract(text: str, options: dict[str, str]) -> dict:
-    """Both readings of one output. Empty output: no letter under either metric (the
-    HuatuoGPT-o1 script drops empty generations instead; we count them as wrong)."""
-    if not text.strip():
-        return {"empty": True, "strict": None, "huatuo_first": None, "huatuo_last": None,
-                "huatuo_type": 0}
-    first, last, kind = huatuo_choice(text, options)
-    return {"empty": False, "strict": strict_letter(text, options), "huatuo_first": first,
-            "huatuo_last": last, "huatuo_type": kind}
+    """Both readings of one output. strict: None for an empty or whitespace-only output
+    (wrong). huatuo: what HuatuoGPT-o1's eval script does: an output left empty by its
+    postprocessing is dropped (`empty`, no letter); a whitespace-only one is kept and
+    scored like any other (by similarity)."""
+    h = answers.extract(text, options, "huatuo")
+    return {"empty": h is None, "strict": answers.extract(text, options, "strict"),
+            "huatuo_first": h.first if h else None, "huatuo_last": h.last if h else None,
+            "huatuo_type": h.kind if h else 0}
 
 
-def run(items: Iterable[Item], llm: LLM, p: Params, run_seed: int) -> Iterator[Prediction]:
-    """One Prediction per item, in input order."""
+def run(items: Iterable[Item], llm: LLM, p: Params, run_seed: int,
+        failures: Failures | None = None) -> Iterator[Prediction]:
+    """One Prediction per item, in input order; an item whose request failed gets none (it
+    goes to `failures`: a backend fault is not a wrong answer)."""
+    failures = failures if failures is not None else Failures("evaluate")
     it = iter(items)
     prompt_hash = load_prompt(p.prompt).hash
     while batch := list(islice(it, p.batch_items)):
         seeds = [path_seed(run_seed, f"evaluate/{q.id}") for _, _, q in batch]
         comps = llm.generate([request_for(q, p, s) for (_, _, q), s in zip(batch, seeds)])
         for (b, col, q), seed, c in zip(batch, seeds, comps):
+            if c.failed:
+                failures.add(llm.role, f"{b.name}/{q.id}", c)
+                continue
             x = extract(c.text, q.options)
             yield Prediction(
                 benchmark=b.name, column=col, subject=q.meta.get(b.subject) if b.subject else None,
@@ -315,10 +327,11 @@ def metrics_of(preds: Iterable[Prediction], n_resamples: int, confidence: float,
 
 
 DEFINITIONS = {
-    "strict": "letter of an explicit final-answer statement; empty, missing or hedged = wrong",
-    "huatuo": "HuatuoGPT-o1 match_choice; max(first-match, last-match) accuracy per column "
-              "(optimistic); empty outputs counted wrong (the original drops them: see "
-              "huatuo_acc_excl_empty)",
+    "strict": "letter of an explicit final-answer statement in the final-answer region (after "
+              "</think> or ## Final Response); empty, unclosed reasoning, missing or hedged = wrong",
+    "huatuo": "HuatuoGPT-o1 eval postprocessing + match_choice; max(first-match, last-match) "
+              "accuracy per column (optimistic); outputs the original drops (empty after "
+              "removing </s>) counted wrong (huatuo_acc_excl_empty drops them, as the original)",
     "ci": "percentile bootstrap over items, resampled within columns",
     "micro": "all items pooled",
     "macro_columns": "mean over reported columns (benchmarks and MMLU subjects)",
@@ -342,8 +355,10 @@ def main() -> None:
     for b in p.benchmarks:
         got, sources[b.source] = select(b, load_source(b), run_p.seed, a.limit)
         items += got
+    failures = Failures("evaluate")
     with JsonlWriter(out / "predictions.jsonl") as w:
-        w.write_all(run(items, llm, p, run_p.seed))
+        w.write_all(run(items, llm, p, run_p.seed, failures))
+        failures.settle(out, run_p.max_failure_rate, llm.ledger.to_list())
     metrics = metrics_of(read_jsonl(out / "predictions.jsonl", Prediction), p.n_resamples,
                          p.confidence, run_p.seed)
     ledger = llm.ledger.to_list()
@@ -354,7 +369,7 @@ def main() -> None:
         "records_in": sum(s["records_in"] for s in sources.values()),
         "rejected": sum(s["rejected"] for s in sources.values()),
         "not_sampled": sum(s["not_sampled"] for s in sources.values()),
-        "predictions_out": w.count, "sources": sources,
+        "predictions_out": w.count, "sources": sources, **failures.summary(),
         **token_totals(ledger)}, llm.ledger)
 
 

@@ -22,7 +22,8 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 
-from reasonmed.answers import extract_letter
+from reasonmed.answers import extract
+from reasonmed.failures import Failure, Failures
 from reasonmed.fanout import Layout
 from reasonmed.generation import Params, requests_for
 from reasonmed.llm import LEDGER_FIELDS, LLM, Ledger
@@ -37,21 +38,26 @@ log = logging.getLogger("reasonmed.generate")
 
 
 def run(questions: Iterable[Question], llm: LLM, agent: str, p: Params,
-        run_seed: int) -> Iterator[CoTPath]:
-    """Yield the paths of one agent for `questions`, in question order."""
+        run_seed: int, failures: Failures | None = None) -> Iterator[CoTPath]:
+    """Yield the paths of one agent for `questions`, in question order; a failed request
+    yields no path (it goes to `failures`)."""
+    failures = failures if failures is not None else Failures("generate")
     it = iter(questions)
     prompt_hash = load_prompt(p.prompt).hash
     while batch := list(islice(it, p.batch_questions)):
         todo = [(q, *r) for q in batch for r in requests_for(q, agent, p, run_seed)]
         comps = llm.generate([r[-1] for r in todo])
         for (q, pid, slot, s, req), c in zip(todo, comps):
+            if c.failed:
+                failures.add(agent, pid, c)
+                continue
             cot, markers = split_reasoning(c.text)
             yield CoTPath(
                 id=pid, question_id=q.id, agent=agent, backend=llm.spec.backend,
                 model=llm.spec.model, revision=llm.revision, temperature=req.temperature,
                 top_p=req.top_p, slot=slot, sample=s, seed=req.seed, prompt_hash=prompt_hash,
                 cot=cot, text=c.text if c.text != cot else None, markers=markers,
-                answer=extract_letter(cot, "".join(q.options)), finish_reason=c.finish_reason,
+                answer=extract(c.text, q.options), finish_reason=c.finish_reason,
                 prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens)
 
 
@@ -138,23 +144,42 @@ def main() -> None:
         job = f"generate-{a.agent}-{i}of{k}"
         run_p = load_run(a.params, job=job)
         st = StageRun(job, run_p.log_level)
-        llm = LLM(a.agent, model_spec(a.agent, a.params), run_p, stage="generate")
+        # the k shard jobs of this agent share its concurrency bound (exec.roles.<agent>)
+        llm = LLM(a.agent, model_spec(a.agent, a.params), run_p, stage="generate", share=k)
         qs = islice(shard_of(read_jsonl(a.questions, Question), i, k, n), a.limit)
+        failures = Failures("generate")
         with JsonlWriter(out) as w:
-            w.write_all(run(qs, llm, a.agent, p, run_p.seed))
-        # The shard's full ledger (execution facts too) sits beside it for gather to merge.
-        write_json(out.with_suffix(".ledger.json"), llm.ledger.run_list())
+            w.write_all(run(qs, llm, a.agent, p, run_p.seed, failures))
+            failures.write(out.with_suffix(".failures.jsonl"))
+            # Over budget: no shard file, so the next run asks the failed requests again
+            # (the completed ones come back from the cache).
+            failures.check(run_p.max_failure_rate, str(out.with_suffix(".failures.jsonl")),
+                           llm.ledger.to_list())
+            # The shard's full ledger (execution facts too) sits beside it for gather to
+            # merge; written before the shard file lands, so a shard never lacks one.
+            write_json(out.with_suffix(".ledger.json"), llm.ledger.run_list())
         st.finish(None, None, llm.ledger)
         return
-    st = StageRun("generate", load_run(a.params).log_level)
+    run_p = load_run(a.params)
+    st = StageRun("generate", run_p.log_level)
     layout = Layout(read_params(a.params))
     files = {ag: [Path(f) for f in fs] for ag, fs in layout.shard_paths().items()}
+    failures = Failures("generate")
+    for f in (f for fs in files.values() for f in fs):
+        failures.extend(list(read_jsonl(f.with_suffix(".failures.jsonl"), Failure)))
     with JsonlWriter(out / "paths.jsonl") as w:
         w.write_all(gather(read_jsonl(a.questions, Question), files, p.agents))
     rows = Ledger.merge([json.loads(f.with_suffix(".ledger.json").read_text())
                          for fs in files.values() for f in fs])
     ledger = [{k: v for k, v in r.items() if k in LEDGER_FIELDS} for r in rows]
-    st.finish(out, stats_of(out / "paths.jsonl", ledger, n), ledger_rows=ledger, run_rows=rows)
+    failures.write(out / "failures.jsonl")
+    st.finish(out, {**stats_of(out / "paths.jsonl", ledger, n), **failures.summary()},
+              ledger_rows=ledger, run_rows=rows)
+    # A shard that finished with failures (within the budget) is dropped once gathered:
+    # `dvc repro -f -s generate` then asks exactly its failed requests again.
+    for f in (f for fs in files.values() for f in fs):
+        if f.with_suffix(".failures.jsonl").stat().st_size:
+            f.unlink()
 
 
 if __name__ == "__main__":

@@ -23,10 +23,9 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
 from reasonmed.cache import resolve_revision
-from reasonmed.params import ModelSpec, load, load_models, load_run, trace
+from reasonmed.params import ModelSpec, load, load_models, load_run, read_params, trace
 from reasonmed.records import write_json
 from reasonmed.stage import StageRun, entry
 from reasonmed.tinymodels import Build, Params, build_model, chat_documents, train_tokenizer
@@ -34,32 +33,54 @@ from reasonmed.wiring import closure, files_digest
 
 log = logging.getLogger("reasonmed.models")
 
-def run(specs: dict[str, ModelSpec], p: Params, corpus: str) -> dict[str, Any]:
-    """Build every role that has a `build:` block; returns {role: (model, tokenizer, info)}."""
-    wanted = {r: s for r, s in specs.items() if s.build is not None}
-    if not wanted:
-        return {}
+def build_one(role: str, spec: ModelSpec, p: Params, tokenizer, docs: list[str],
+              prompts: dict[str, str], dest: Path, threads: int) -> str:
+    """Build one role's model into `dest` (a worker process: one torch thread each, so the
+    result does not depend on how many builds run side by side)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    b = Build.model_validate(spec.build)
+    model, losses = build_model(b, p, tokenizer, docs, prompts)
+    # No timings here: build.json is part of the DVC out (and of the model's digest).
+    info = {"role": role, "params": sum(x.numel() for x in model.parameters()),
+            "config": b.model_dump(), "loss_first": losses[0] if losses else None,
+            "loss_last": losses[-1] if losses else None}
+    tmp = dest.parent / f".{dest.name}.{os.getpid()}"
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    write_json(tmp / "build.json", info)
+    os.replace(tmp, dest)
+    log.info("models: built %s (%d params, loss %s -> %s)", role, info["params"],
+             info["loss_first"], info["loss_last"])
+    return role
+
+
+def run(specs: dict[str, ModelSpec], p: Params, corpus: str, prompts: dict[str, str],
+        dests: dict[str, Path], workers: int = 1) -> list[str]:
+    """Build every role of `specs` (all have a `build:` block) into `dests[role]`."""
+    if not specs:
+        return []
     tokenizer = train_tokenizer(corpus, p.vocab_size)
     docs = chat_documents(corpus, tokenizer)
-    built = {}
-    for role, spec in wanted.items():
-        b = Build.model_validate(spec.build)
-        model, losses = build_model(b, p, tokenizer, docs)
-        # No timings here: build.json is part of the DVC out (and of the model's digest).
-        info = {"role": role, "params": sum(x.numel() for x in model.parameters()),
-                "config": b.model_dump(), "loss_first": losses[0] if losses else None,
-                "loss_last": losses[-1] if losses else None}
-        log.info("models: built %s (%d params, loss %s -> %s)", role, info["params"],
-                 info["loss_first"], info["loss_last"])
-        built[role] = (model, tokenizer, info)
-    return built
+    jobs = [(r, s, p, tokenizer, docs, prompts, dests[r], 1) for r, s in specs.items()]
+    if workers <= 1 or len(jobs) == 1:
+        return [build_one(*j) for j in jobs]
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as ex:
+        return [f.result() for f in [ex.submit(build_one, *j) for j in jobs]]
 
 
-def build_key(spec: ModelSpec, p: Params, corpus: str) -> str:
-    """Everything a tiny model is a function of: its build block, models_build, the corpus
-    and the builder's code. Equal keys give equal folders, so a rebuild can be copied."""
-    blob = json.dumps([spec.build, p.model_dump(), corpus, files_digest(closure("stages.models"))],
-                      sort_keys=True)
+def build_key(spec: ModelSpec, p: Params, corpus: str, prompts: dict[str, str]) -> str:
+    """Everything a tiny model is a function of: its build block, models_build, the corpus,
+    the prompt files of its contracts and the builder's code. Equal keys give equal folders,
+    so a rebuild can be copied from the build cache."""
+    used = {c: Path(prompts[c]).read_text(encoding="utf-8")
+            for c in (spec.build or {}).get("contracts", []) if c in prompts}
+    blob = json.dumps([spec.build, p.model_dump(), corpus, used,
+                       files_digest(closure("stages.models"))], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -77,10 +98,6 @@ def main() -> None:
     a = ap.parse_args()
     run_p = load_run(a.params, seed=False)
     st = StageRun("models", run_p.log_level)
-    if run_p.threads:
-        import torch
-
-        torch.set_num_threads(run_p.threads)
     p = load("models_build", Params, a.params)
     specs = load_models(a.params)
     trace("models")  # every role: the stage resolves them all
@@ -89,19 +106,20 @@ def main() -> None:
         if s.build is not None and Path(s.model).resolve() != (out / role).resolve():
             raise SystemExit(f"models.{role}.model must be {out}/{role} to be built (got {s.model})")
     corpus = Path(p.corpus).read_text(encoding="utf-8")
+    params = read_params(a.params)
+    contracts = sorted({c for s in specs.values() if s.build for c in s.build.get("contracts", [])})
+    for c in contracts:
+        trace(f"{c}.prompt")  # the contract's prompt file is a dep of this stage
+    prompts = {c: params[c]["prompt"] for c in contracts if "prompt" in (params.get(c) or {})}
     cache = Path(run_p.cache).parent / "models"
-    todo = {r: s for r, s in specs.items() if s.build is not None
-            and not (cache / build_key(s, p, corpus)).is_dir()}
-    for role, (model, tok, info) in run(todo, p, corpus).items():
-        tmp = cache / f".{build_key(specs[role], p, corpus)}.{os.getpid()}"
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        write_json(tmp / "build.json", info)
-        os.replace(tmp, cache / build_key(specs[role], p, corpus))
+    cache.mkdir(parents=True, exist_ok=True)
+    keys = {r: build_key(s, p, corpus, prompts) for r, s in specs.items() if s.build is not None}
+    todo = {r: specs[r] for r, k in keys.items() if not (cache / k).is_dir()}
+    run(todo, p, corpus, prompts, {r: cache / keys[r] for r in todo}, workers=run_p.threads or 1)
     for role, s in specs.items():  # built roles first: references may point at them
         if s.build is not None:
             shutil.rmtree(out / role, ignore_errors=True)
-            shutil.copytree(cache / build_key(s, p, corpus), out / role)
+            shutil.copytree(cache / keys[role], out / role)
     memo = Path(run_p.cache) / "fingerprints"
     for role, s in specs.items():
         if s.build is None:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 from reasonmed import verification
+from reasonmed.failures import Failures
 from reasonmed.llm import LLM
 from reasonmed.params import Section, load
 from reasonmed.records import Chosen, CoTPath, JsonlWriter, Question, Route, read_jsonl
@@ -88,7 +89,7 @@ def drafts_for(q: Question, paths: list[CoTPath], route: Route, p: Params,
 
 def run(joined: Iterable[tuple[Question, list[CoTPath], list[Route]]], writer: LLM,
         verifier: LLM | None, vp: verification.Params | None, p: Params, run_seed: int,
-        counts: Counter | None = None) -> Iterator[Chosen]:
+        counts: Counter | None = None, failures: Failures | None = None) -> Iterator[Chosen]:
     """Yield `n_per_question` optimized records per difficult question, in question order.
 
     `joined` is join_by_question(questions, paths, routes). `counts` gets the questions
@@ -113,7 +114,7 @@ def run(joined: Iterable[tuple[Question, list[CoTPath], list[Route]]], writer: L
         counts["in"] += len(drafts)
         if not drafts:
             continue
-        recs = rewrite(drafts, writer, verifier, vp, p, "optimize")
+        recs = rewrite(drafts, writer, verifier, vp, p, "optimize", failures)
         kept = {c.question_id for c in recs if c.kept}
         counts["questions_without_kept"] += len({c.question_id for c in recs} - kept)
         yield from recs
@@ -126,17 +127,19 @@ def main() -> None:
     ap.add_argument("--params", default="params.yaml")
     a = ap.parse_args()
     p, out, counts = load("optimize", Params, a.params), Path(a.out), Counter()
+    failures = Failures("optimize")
     st = StageRun("optimize")
     run_p, writer, verifier, vp = open_llms(p.model, p, a.params, "optimize")
     joined = join_by_question(read_jsonl(a.questions, Question), paths=read_jsonl(a.paths, CoTPath),
                               routes=read_jsonl(a.routes, Route))
     with JsonlWriter(out / "chosen.jsonl") as w:
-        for c in run(joined, writer, verifier, vp, p, run_p.seed, counts):
+        for c in run(joined, writer, verifier, vp, p, run_p.seed, counts, failures):
             w.write(c)
             tally(counts, c, "optimize")
+        failures.settle(out, run_p.max_failure_rate, writer.ledger.to_list())
     ledger = writer.ledger.to_list()
     st.finish(out, stats_of(
-        counts, ledger, p, n_per_question=p.n_per_question,
+        counts, ledger, p, **failures.summary(), n_per_question=p.n_per_question,
         questions={t: counts[f"questions_{t}"] for t in ("easy", "medium", "difficult", "unrouted")},
         sources_judged_correct=counts["source_correct"],
         questions_without_kept=counts["questions_without_kept"]), writer.ledger)

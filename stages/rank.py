@@ -26,6 +26,7 @@ from itertools import islice
 from pathlib import Path
 from typing import ClassVar, Literal
 
+from reasonmed.failures import Failures
 from reasonmed.judging import Judged, judge_scores, score_schema
 from reasonmed.llm import LLM, Request
 from reasonmed.params import Section, load, load_run, model_spec
@@ -121,6 +122,7 @@ class Ranked:
     chosen: list[Chosen] = field(default_factory=list)
     first_attempt_failures: int = 0
     attempts: Counter = field(default_factory=Counter)
+    incomplete: bool = False  # a ranker request failed: no scores, no chosen
 
 
 def to_score(path: CoTPath, s: Judged, model: str, prompt_hash: str) -> Score:
@@ -161,8 +163,11 @@ def join(questions: Iterable[Question], paths: Iterable[CoTPath],
 
 
 def run(triples: Iterable[tuple[Question, Route, list[CoTPath]]], llm: LLM, p: Params,
-        run_seed: int) -> Iterator[Ranked]:
-    """Yield one Ranked per question, in question order."""
+        run_seed: int, failures: Failures | None = None) -> Iterator[Ranked]:
+    """Yield one Ranked per question, in question order. A question one of whose ranker
+    requests failed gets no scores and no chosen CoTs (`incomplete`): a top-2 chosen from
+    part of the candidates would not be the run's answer; its failures go to `failures`."""
+    failures = failures if failures is not None else Failures("rank")
     it = iter(triples)
     prompt_hash = load_prompt(p.prompt).hash
     while batch := list(islice(it, p.batch_questions)):
@@ -172,15 +177,24 @@ def run(triples: Iterable[tuple[Question, Route, list[CoTPath]]], llm: LLM, p: P
             p.max_attempts))
         for q, r, paths in batch:
             out = Ranked(question_id=q.id, tier=r.tier, n_paths=len(paths))
-            scored = []
+            scored, failed = [], []
             for path in paths:
                 if (why := skip_reason(r, path)) is not None:
                     out.skipped[why] += 1
                     continue
                 s = next(judged)
+                if s.failure is not None:
+                    failed.append((path, s))
+                    continue
                 out.first_attempt_failures += bool(s.errors)
                 out.attempts[s.attempts] += 1
                 scored.append((path, to_score(path, s, llm.spec.model, prompt_hash)))
+            if failed:
+                for path, s in failed:
+                    failures.add(llm.role, path.id, s.failure)
+                out.incomplete = True
+                yield out
+                continue
             out.scores = [s for _, s in scored]
             top = select_top([s.score for s in out.scores], p.k, p.unparsed)
             out.chosen = [to_chosen(r, *scored[i], rank) for rank, i in enumerate(top)]
@@ -208,7 +222,8 @@ class Tally:
         c["paths_scored"] += len(x.scores)
         c["parse_failures_first_attempt"] += x.first_attempt_failures
         c["parse_failures"] += sum(not s.parsed for s in x.scores)
-        if x.tier in RANKED_TIERS:
+        c["questions_incomplete"] += x.incomplete
+        if x.tier in RANKED_TIERS and not x.incomplete:
             c["questions_ranked"] += 1
             c["questions_fewer_than_k_correct"] += len(x.scores) < self.k
             c["questions_without_correct"] += not x.scores
@@ -221,6 +236,7 @@ class Tally:
             "questions_in": sum(self.tiers.values()), "questions_by_tier": {
                 t: self.tiers[t] for t in ("easy", "medium", "difficult", "unrouted")},
             "questions_ranked": c["questions_ranked"], "k": self.k,
+            "questions_incomplete": c["questions_incomplete"],
             "questions_fewer_than_k_correct": c["questions_fewer_than_k_correct"],
             "questions_without_correct": c["questions_without_correct"],
             "questions_fewer_than_k_chosen": c["questions_fewer_than_k_chosen"],
@@ -252,13 +268,14 @@ def main() -> None:
     llm = LLM(p.model, model_spec(p.model, a.params), run_p, stage="rank")
     triples = join(read_jsonl(a.questions, Question), read_jsonl(a.paths, CoTPath),
                    read_jsonl(a.routes, Route))
-    tally = Tally(p.k)
+    tally, failures = Tally(p.k), Failures("rank")
     with JsonlWriter(out / "scores.jsonl") as ws, JsonlWriter(out / "chosen.jsonl") as wc:
-        for x in run(triples, llm, p, run_p.seed):
+        for x in run(triples, llm, p, run_p.seed, failures):
             ws.write_all(x.scores)
             wc.write_all(x.chosen)
             tally.add(x)
-    st.finish(out, tally.to_dict(llm.ledger.to_list()), llm.ledger)
+        failures.settle(out, run_p.max_failure_rate, llm.ledger.to_list())
+    st.finish(out, {**tally.to_dict(llm.ledger.to_list()), **failures.summary()}, llm.ledger)
     log.info("rank: %d paths scored, %d chosen", ws.count, wc.count)
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 from reasonmed import verification
+from reasonmed.failures import Failures
 from reasonmed.llm import LLM
 from reasonmed.params import Section, load
 from reasonmed.records import Chosen, JsonlWriter, Question, Route, read_jsonl
@@ -84,7 +85,7 @@ def drafts_for(q: Question, route: Route, ranked: list[Chosen], p: Params,
 
 def run(joined: Iterable[tuple[Question, list[Route], list[Chosen]]], writer: LLM,
         verifier: LLM | None, vp: verification.Params | None, p: Params, run_seed: int,
-        counts: Counter | None = None) -> Iterator[Chosen]:
+        counts: Counter | None = None, failures: Failures | None = None) -> Iterator[Chosen]:
     """Yield one refined record per ranked medium CoT, in question order.
 
     `joined` is join_by_question(questions, routes, ranked); `verifier` is None when
@@ -106,7 +107,7 @@ def run(joined: Iterable[tuple[Question, list[Route], list[Chosen]]], writer: LL
             drafts += drafts_for(q, routes[0], medium, p, run_seed)
         counts["in"] += len(drafts)
         if drafts:
-            yield from rewrite(drafts, writer, verifier, vp, p, "refine")
+            yield from rewrite(drafts, writer, verifier, vp, p, "refine", failures)
 
 
 def main() -> None:
@@ -115,18 +116,19 @@ def main() -> None:
         ap.add_argument(name)
     ap.add_argument("--params", default="params.yaml")
     a = ap.parse_args()
-    p, out, counts = load("refine", Params, a.params), Path(a.out), Counter()
+    p, out, counts, failures = load("refine", Params, a.params), Path(a.out), Counter(), Failures("refine")
     st = StageRun("refine")
     run_p, writer, verifier, vp = open_llms(p.model, p, a.params, "refine")
     joined = join_by_question(read_jsonl(a.questions, Question), routes=read_jsonl(a.routes, Route),
                               ranked=read_jsonl(a.ranked, Chosen))
     with JsonlWriter(out / "chosen.jsonl") as w:
-        for c in run(joined, writer, verifier, vp, p, run_p.seed, counts):
+        for c in run(joined, writer, verifier, vp, p, run_p.seed, counts, failures):
             w.write(c)
             tally(counts, c, "refine")
+        failures.settle(out, run_p.max_failure_rate, writer.ledger.to_list())
     ledger = writer.ledger.to_list()
     st.finish(out, stats_of(
-        counts, ledger, p, ranked_in=counts["ranked_in"],
+        counts, ledger, p, **failures.summary(), ranked_in=counts["ranked_in"],
         passed_over_other_tiers=counts["passed_over_other_tiers"],
         medium_questions=counts["medium_questions"],
         medium_questions_without_ranked=counts["medium_questions_without_ranked"]), writer.ledger)

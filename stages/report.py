@@ -296,7 +296,7 @@ def headline(d: dict, p: Params) -> dict:
         "dataset": {"rows": d["assemble"]["rows"], "questions_in": d["assemble"]["questions_in"],
                     "questions_in_datasets": d["assemble"]["questions_in_datasets"],
                     "tiers": d["tiers"]},
-        "verify": {"pass_rate": round(ver["correct"] / max(ver["paths_in"], 1), 4),
+        "verify": {"pass_rate": round(ver["verdicts"]["Correct"] / max(ver["paths_in"], 1), 4),
                    "parse_failure_rate": ver["parse_failure_rate"]},
         "quality": {v: q.get("mean") for v, q in d["quality"].items()},
         "accuracy": {m: {c: row[c][0] for c in d["acc_cols"] if c in row}

@@ -32,6 +32,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from reasonmed.failures import Failures
 from reasonmed.judging import judge_scores, score_schema
 from reasonmed.llm import LLM, Request
 from reasonmed.params import Section, load, load_run, model_spec
@@ -90,14 +91,19 @@ def request_for(variant: str, row: Row, p: Params, run_seed: int, attempt: int) 
                         schema=score_schema(SCALE, p.justification_max_chars))
 
 
-def run(variant: str, rows: Iterable[Row], llm: LLM, p: Params,
-        run_seed: int) -> Iterator[tuple[Score, list[str]]]:
-    """Yield (score, parse errors of failed attempts) per row, in input order."""
+def run(variant: str, rows: Iterable[Row], llm: LLM, p: Params, run_seed: int,
+        failures: Failures | None = None) -> Iterator[tuple[Score, list[str]]]:
+    """Yield (score, parse errors of failed attempts) per row, in input order; a row whose
+    request failed gets no score (it goes to `failures`)."""
+    failures = failures if failures is not None else Failures("score")
     prompt_hash, it = load_prompt(p.prompt).hash, iter(rows)
     while batch := list(islice(it, p.batch_rows)):
         judged = judge_scores(batch, lambda r, a: request_for(variant, r, p, run_seed, a),
                               llm, SCALE, p.max_attempts)
         for row, s in zip(batch, judged):
+            if s.failure is not None:
+                failures.add(llm.role, f"{variant}/{row.id}", s.failure)
+                continue
             yield Score(item_id=f"{variant}/{row.id}", question_id=row.question_id,
                         score=s.value, justification=s.note, parsed=s.parsed,
                         attempts=s.attempts, error=None if s.parsed else s.errors[-1],
@@ -131,16 +137,18 @@ def main() -> None:
     st = StageRun("score", run_p.log_level)
     llm = LLM(p.model, model_spec(p.model, a.params), run_p, stage="score")
     stats: dict = {"variants": {}}
+    failures = Failures("score")
     with JsonlWriter(out / "scores.jsonl") as w:
         for v in p.variants:
             sample, seen = reservoir(read_jsonl(Path(a.datasets) / f"{v}.jsonl", Row),
                                      p.sample_size, path_seed(run_p.seed, "score"))
-            scored = list(run(v, sample, llm, p, run_p.seed))
+            scored = list(run(v, sample, llm, p, run_p.seed, failures))
             w.write_all(s for s, _ in scored)
             stats["variants"][v] = variant_stats(seen, [s for s, _ in scored],
                                                  sum(bool(e) for _, e in scored))
+        failures.settle(out, run_p.max_failure_rate, llm.ledger.to_list())
     ledger = llm.ledger.to_list()
-    st.finish(out, {**stats, **token_totals(ledger)}, llm.ledger)
+    st.finish(out, {**stats, **token_totals(ledger), **failures.summary()}, llm.ledger)
     log.info("score: %s", {v: (s["parsed"], s["mean"]) for v, s in stats["variants"].items()})
 
 

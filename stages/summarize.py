@@ -9,9 +9,10 @@ question order (rank's, then refine's, then optimize's within a question), plus
 Deviation: the authors' prompt is a bare "summarise this", whose summaries often state no
 answer letter; this prompt shows the question and options and asks for "The answer is
 <letter>. <text>" plus the key reasons. `answer` is the letter the summary states (None if
-none) and `states_gold` compares it with the gold letter. An empty reply (or backend error)
-is re-asked with a fresh sample, and so is one stating no letter when `require_answer` is
-set, up to `max_attempts`; what is left is written and counted, never dropped silently.
+none; strict reading, reasonmed/answers.py) and `states_gold` compares it with the gold
+letter. An empty reply (or backend error) is re-asked with a fresh sample, and so is one
+stating no letter when `require_answer` is set, up to `max_attempts`; what is left is
+written and counted, never dropped silently.
 
     python -m stages.summarize data/collect/questions.jsonl data/rank/chosen.jsonl \\
         data/refine/chosen.jsonl data/optimize/chosen.jsonl data/summarize
@@ -27,7 +28,8 @@ from itertools import islice
 from pathlib import Path
 from typing import ClassVar
 
-from reasonmed.answers import extract_letter
+from reasonmed.answers import extract
+from reasonmed.failures import Failures
 from reasonmed.llm import LLM, Completion, Request
 from reasonmed.params import Section, load, load_run, model_spec
 from reasonmed.prompting import format_options, load_prompt
@@ -81,8 +83,9 @@ def request_for(q: Question, c: Chosen, p: Params, run_seed: int, attempt: int) 
 
 def summary_of(q: Question, c: Chosen, comp: Completion, model: str, prompt_hash: str,
                tokens: tuple[int, int]) -> Summary:
-    text = split_reasoning(comp.text)[0] if comp.finish_reason != "error" else ""
-    answer = extract_letter(text, "".join(q.options))
+    raw = comp.text
+    text = split_reasoning(raw)[0]
+    answer = extract(raw, q.options)  # strict: the final-answer region of the raw reply
     return Summary(chosen_id=c.id, question_id=q.id, summary=text, answer=answer,
                    states_gold=answer == q.answer, finish_reason=comp.finish_reason,
                    model=model, prompt_hash=prompt_hash, prompt_tokens=tokens[0],
@@ -94,8 +97,9 @@ def needs_retry(s: Summary, p: Params) -> bool:
 
 
 def summarize(items: list[tuple[Question, Chosen]], llm: LLM, p: Params, run_seed: int,
-              counts: Counter) -> list[Summary]:
-    """One summary per item; re-ask only the ones that need it, up to max_attempts."""
+              counts: Counter, failures: Failures) -> list[Summary]:
+    """One summary per item; re-ask only the ones that need it, up to max_attempts. An item
+    whose request failed yields no summary (it goes to `failures`, asked again next run)."""
     prompt_hash = load_prompt(p.prompt).hash
     out: list[Summary | None] = [None] * len(items)
     tokens = [(0, 0)] * len(items)
@@ -107,19 +111,25 @@ def summarize(items: list[tuple[Question, Chosen]], llm: LLM, p: Params, run_see
         comps = llm.generate([request_for(*items[i], p, run_seed, attempt) for i in todo])
         retry = []
         for i, comp in zip(todo, comps):
+            if comp.failed:
+                failures.add(llm.role, items[i][1].id, comp)
+                out[i] = None
+                continue
             tokens[i] = (tokens[i][0] + comp.prompt_tokens, tokens[i][1] + comp.completion_tokens)
             out[i] = summary_of(*items[i], comp, llm.spec.model, prompt_hash, tokens[i])
             if needs_retry(out[i], p):
                 retry.append(i)
         todo = retry
     counts["still_failing_after_retries"] += len(todo)
-    return out  # type: ignore[return-value]
+    return [s for s in out if s is not None]
 
 
 def run(joined: Iterable[tuple[Question, list[Chosen], list[Chosen], list[Chosen]]], llm: LLM,
-        p: Params, run_seed: int, counts: Counter | None = None) -> Iterator[Summary]:
+        p: Params, run_seed: int, counts: Counter | None = None,
+        failures: Failures | None = None) -> Iterator[Summary]:
     """Yield summaries in question order; `joined` = join_by_question(questions, 3 chosen)."""
     counts = counts if counts is not None else Counter()
+    failures = failures if failures is not None else Failures("summarize")
     it = iter(joined)
     while batch := list(islice(it, p.batch_questions)):
         items = []
@@ -130,7 +140,7 @@ def run(joined: Iterable[tuple[Question, list[Chosen], list[Chosen], list[Chosen
                 counts[f"in_{c.tier}"] += 1
             items += [(q, c) for c in chosen]
         if items:
-            yield from summarize(items, llm, p, run_seed, counts)
+            yield from summarize(items, llm, p, run_seed, counts, failures)
 
 
 def stats_of(counts: Counter, ledger: list[dict], p: Params) -> dict:
@@ -157,15 +167,17 @@ def main() -> None:
     run_p, p, out = load_run(a.params), load("summarize", Params, a.params), Path(a.out)
     st = StageRun("summarize", run_p.log_level)
     llm, counts = LLM(p.model, model_spec(p.model, a.params), run_p, stage="summarize"), Counter()
+    failures = Failures("summarize")
     joined = join_by_question(read_jsonl(a.questions, Question), ranked=read_jsonl(a.ranked, Chosen),
                               refined=read_jsonl(a.refined, Chosen),
                               optimized=read_jsonl(a.optimized, Chosen))
     with JsonlWriter(out / "summaries.jsonl") as w:
-        for s in run(joined, llm, p, run_p.seed, counts):
+        for s in run(joined, llm, p, run_p.seed, counts, failures):
             w.write(s)
             counts.update(summarized=1, with_letter=s.answer is not None, states_gold=s.states_gold,
                           empty=not s.summary, truncated=s.finish_reason == "length")
-    st.finish(out, stats_of(counts, llm.ledger.to_list(), p), llm.ledger)
+        failures.settle(out, run_p.max_failure_rate, llm.ledger.to_list())
+    st.finish(out, {**stats_of(counts, llm.ledger.to_list(), p), **failures.summary()}, llm.ledger)
     log.info("summarize: %d summaries, %d state a letter", counts["summarized"], counts["with_letter"])
 
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 
+from reasonmed.failures import Failures
 from reasonmed.llm import LLM
 from reasonmed.params import load, load_run, model_spec
 from reasonmed.prompting import load_prompt
@@ -37,14 +38,19 @@ def pair_paths(questions: Iterable[Question], paths: Iterable[CoTPath]) -> Itera
             yield q, path
 
 
-def run(pairs: Iterable[tuple[Question, CoTPath]], llm: LLM,
-        p: Params) -> Iterator[tuple[Verdict, list[str]]]:
-    """Yield (verdict, parse errors of failed attempts) per path, in input order."""
+def run(pairs: Iterable[tuple[Question, CoTPath]], llm: LLM, p: Params,
+        failures: Failures | None = None) -> Iterator[tuple[Verdict, list[str]]]:
+    """Yield (verdict, parse errors of failed attempts) per path, in input order; a path
+    whose request failed gets no verdict (it goes to `failures`)."""
+    failures = failures if failures is not None else Failures("verify")
     it = iter(pairs)
     prompt_hash = load_prompt(p.prompt).hash
     while batch := list(islice(it, p.batch_paths)):
         judged = verify_cots([(q, path.cot, path.seed) for q, path in batch], llm, p)
         for (q, path), j in zip(batch, judged):
+            if j.failure is not None:
+                failures.add(llm.role, path.id, j.failure)
+                continue
             yield Verdict(
                 path_id=path.id, question_id=q.id, agent=path.agent,
                 temperature=path.temperature, verdict=j.value, reason=j.note,
@@ -66,17 +72,19 @@ def main() -> None:
     st = StageRun("verify", run_p.log_level)
     llm = LLM(p.model, model_spec(p.model, a.params), run_p, stage="verify")
     pairs = islice(pair_paths(read_jsonl(a.questions, Question), read_jsonl(a.paths, CoTPath)), a.limit)
-    verdicts, attempts, first_fail = Counter(), Counter(), 0
+    verdicts, attempts, first_fail, failures = Counter(), Counter(), 0, Failures("verify")
     with JsonlWriter(out / "verdicts.jsonl") as w:
-        for v, errors in run(pairs, llm, p):
+        for v, errors in run(pairs, llm, p, failures):
             w.write(v)
             verdicts[v.verdict or "unparsed"] += 1
             attempts[v.attempts] += 1
             first_fail += bool(errors)
+        failures.settle(out, run_p.max_failure_rate, llm.ledger.to_list())
     n = sum(verdicts.values())
     st.finish(out, {
-        "paths_in": n, "verdicts_out": n, "rejected": 0, "correct": verdicts["Correct"],
-        "error": verdicts["Error"], "unparsed": verdicts["unparsed"],
+        "paths_in": n + len(failures), "verdicts_out": n, **failures.summary(),
+        "verdicts": {"Correct": verdicts["Correct"], "Error": verdicts["Error"],
+                     "unparsed": verdicts["unparsed"]},
         "parse_failure_rate_first_attempt": round(first_fail / max(n, 1), 4),
         "parse_failure_rate": round(verdicts["unparsed"] / max(n, 1), 4),
         "attempts": {str(k): v for k, v in sorted(attempts.items())},

@@ -77,17 +77,13 @@ def benchmarks() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, str]:
-    """Two tiny Llama models built by the `models` stage code (no warm-up: speed)."""
-    from reasonmed.params import ModelSpec
-    from stages.models import Params, run
+    """Two tiny Llama models built by the `models` stage's builder (no warm-up: speed)."""
+    from reasonmed.tinymodels import Params, build_tiny
 
     out = tmp_path_factory.mktemp("models")
-    specs = {r: ModelSpec(backend="hf", model=str(out / r),
-                          build={"seed": s, "hidden_size": 64, "num_attention_heads": 2})
-             for r, s in (("agent", 1), ("judge", 2))}
     p = Params(corpus=str(ROOT / "assets/corpus.txt"), vocab_size=512, pretrain_steps=0)
-    built = run(specs, p, (ROOT / "assets/corpus.txt").read_text()[:40000])
-    for role, (model, tok, _) in built.items():
-        model.save_pretrained(specs[role].model)
-        tok.save_pretrained(specs[role].model)
-    return {r: s.model for r, s in specs.items()}
+    corpus, tok = (ROOT / "assets/corpus.txt").read_text()[:40000], None
+    for role, seed in (("agent", 1), ("judge", 2)):
+        tok = build_tiny(out / role, {"seed": seed, "hidden_size": 64, "num_attention_heads": 2},
+                         p, corpus, tokenizer=tok)
+    return {r: str(out / r) for r in ("agent", "judge")}

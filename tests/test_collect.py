@@ -1,6 +1,7 @@
 """collect: dedup, decontamination, accounting, and the stage CLI on the shipped sample."""
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -188,6 +189,11 @@ def test_cli_writes_four_artifacts_deterministically(tmp_path, monkeypatch):
     assert len((outs[0] / "rejects.jsonl").read_text().splitlines()) == 11
     report = json.loads((outs[0] / "report.json").read_text())
     assert len(report["duplicates"]) == 48 and report["per_source"] == stats["sources"]
+    assert stats["reject_reasons"] == {"fixture": {
+        "answer: out_of_range": 1, "answer: type": 1, "id: duplicate_id": 1, "json: json": 1,
+        "options: empty": 1, "options: missing": 1, "options: options_count": 1,
+        "options: type": 1, "question: empty": 1, "question: encoding": 1, "record: type": 1}}
+    assert stats["cleaned"] == {}
 
 
 def test_cli_missing_source_file_fails_before_writing(tmp_path, monkeypatch):
@@ -205,4 +211,44 @@ def test_params_missing_key_is_named(tmp_path):
     del raw["collect"]["dedup"]["threshold"]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(SystemExit, match="collect.dedup.threshold"):
+        load("collect", Params, tmp_path / "params.yaml")
+
+
+def test_stats_count_rejects_by_category_and_what_cleaning_changed():
+    from reasonmed.sources import Fields, SourceSpec, records
+
+    spec = SourceSpec(source="s", kind="local", split="train", path="f",
+                      fields=Fields(id="id", question="question", options="options",
+                                    answer="answer", answer_format="letter"))
+    raw = [{"id": "a", "question": "Which \x1b[31mdrug\x1b[0m\u200b?", "options": ["x", "y"],
+            "answer": "A"},
+           {"id": "b", "question": VIGNETTE, "options": ["x", "N/A", "y"], "answer": "C"},
+           {"id": "c", "question": "Q?", "options": ["x", math.nan], "answer": "A"},
+           {"id": "a", "question": "Another question entirely?", "options": ["x", "y"],
+            "answer": "A"}]
+    p = params().model_copy(update={"drop_filler_options": True})
+    res = run(records(spec, ((f"f:{i}", r) for i, r in enumerate(raw, 1)), p), [], p)
+    assert [q.source_id for q in res.questions] == ["a", "b"]
+    assert res.questions[1].options == {"A": "x", "B": "y"} and res.questions[1].answer == "B"
+    assert res.stats["reject_reasons"] == {"s": {"id: duplicate_id": 1, "options: nan": 1}}
+    assert res.stats["cleaned"] == {"s": {"ansi": 2, "filler_options_dropped": 1,
+                                          "questions_with_filler_dropped": 1, "zero_width": 1}}
+    assert [(r.record, r.location) for r in res.rejects] == [("c", "f:3"), ("a", "f:4")]
+
+
+def test_record_checks_are_collect_params_with_defaults(tmp_path):
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    p = load("collect", Params, ROOT / "params.yaml")
+    assert (p.max_field_chars, p.max_record_bytes, p.max_json_bytes, p.max_depth) == (
+        32_768, 4 << 20, 256 << 20, 32)
+    assert p.drop_filler_options is False and p.filler_options == ["", "-", "--", "\u2013",
+                                                                   "\u2014", "n/a"]
+    raw["collect"].update(max_depth=8, drop_filler_options=True, filler_options=["n/a"])
+    raw["collect"]["sources"][0]["allow_empty"] = True
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    p = load("collect", Params, tmp_path / "params.yaml")
+    assert (p.max_depth, p.drop_filler_options, p.sources[0].allow_empty) == (8, True, True)
+    raw["collect"]["max_dept"] = 3
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(SystemExit, match="collect.max_dept.*did you mean 'max_depth'"):
         load("collect", Params, tmp_path / "params.yaml")

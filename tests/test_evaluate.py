@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reasonmed.answers import huatuo_choice, strict_letter
+from reasonmed.answers import Huatuo
+from reasonmed.answers import extract as read_answer
 from reasonmed.llm import Completion
 from reasonmed.params import ModelSpec
 from reasonmed.records import Question, question_id
@@ -33,7 +34,8 @@ YNM = {"A": "yes", "B": "no", "C": "maybe"}  # PubMedQA, lettered as the loader 
 
 # (output, options, strict letter, (huatuo first, huatuo last, huatuo match type)).
 # Hand-labelled; the huatuo column is what HuatuoGPT-o1's scorer returns (checked against
-# the original code), quirks included; type 0 = empty output (never scored).
+# the original code), quirks included; type 0 = dropped by its eval script (never scored).
+# The full labelled table (300+ outputs, per class) is tests/answers_table.py.
 TABLE = [
     ("The answer is (B)", OPTS, "B", ("B", "B", 1)),
     ("**Answer: C**", OPTS, "C", ("C", "C", 1)),
@@ -59,7 +61,7 @@ TABLE = [
     # hedges and several answers
     ("The answer is B or C.", OPTS, None, ("B", "B", 1)),
     ("The correct answers are B and D.", OPTS, None, ("B", "D", 1)),
-    ("The answer is not B; it is C.", OPTS, None, ("B", "C", 1)),
+    ("The answer is not B; it is C.", OPTS, "C", ("B", "C", 1)),
     # the article "A": not an answer for either extractor
     ("Answer: A 45-year-old man with gout.", OPTS, None, ("A", "A", 2)),
     ("Answer: B\nExplanation: A is wrong.", OPTS, "B", ("B", "B", 1)),
@@ -82,9 +84,13 @@ TABLE = [
     ("Based on the abstract, the evidence says no.", YNM, None, ("B", "B", 2)),
     # huatuo's "first" quirk: the option whose FIRST occurrence is latest ("maybe"), not "no"
     ("No, maybe not; the data are not conclusive.", YNM, None, ("C", "B", 2)),
-    # empty outputs: no letter under either metric
+    # empty outputs: strict reads nothing; the original eval script drops an output only
+    # when nothing is left after removing </s> and one leading space
     ("", OPTS, None, (None, None, 0)),
-    ("   \n ", OPTS, None, (None, None, 0)),
+    (" ", OPTS, None, (None, None, 0)),
+    ("</s>", OPTS, None, (None, None, 0)),
+    ("   \n ", OPTS, None, ("D", "D", 3)),  # kept: scored by similarity, as the original
+    ("The answer is B.</s>", OPTS, "B", ("B", "B", 1)),
 ]
 
 
@@ -96,13 +102,13 @@ def test_extraction_table(text, options, strict, huatuo):
     assert x["empty"] == (huatuo[2] == 0)
 
 
-def test_strict_letter_takes_letters_only():
-    assert strict_letter("Final answer: C", "ABCD") == "C"
-    assert strict_letter("Final answer: C", "AB") is None
+def test_strict_takes_letters_only():
+    assert read_answer("Final answer: C", "ABCD") == "C"
+    assert read_answer("Final answer: C", "AB") is None
 
 
 def test_huatuo_similarity_fallback_prefers_later_option_on_ties():
-    assert huatuo_choice("zzz", {"A": "x", "B": "y"}) == ("B", "B", 3)
+    assert read_answer("zzz", {"A": "x", "B": "y"}, "huatuo") == Huatuo("B", "B", 3)
 
 
 # --- prompt and requests ---------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 import pytest
 
-from reasonmed.answers import extract_letter
+from reasonmed.answers import extract
 from reasonmed.generation import Params, path_id, requests_for
 from reasonmed.reasoning import split_reasoning
 from reasonmed.records import CoTPath, JsonlWriter, Question, question_id
@@ -42,9 +42,11 @@ def test_split_reasoning(text, cot, markers):
     ("the answer is E", None),  # not among the options
     ("I am not sure.", None),
     ("Final answer: A ... on reflection the final answer is B", "B"),
+    ("<think>If the answer is B, then ...", None),  # truncated inside the reasoning
+    ("<think>the answer is B</think>Final answer: C", "C"),
 ])
-def test_extract_letter(text, letter):
-    assert extract_letter(text, "ABCD") == letter
+def test_path_answer_is_the_strict_reading(text, letter):
+    assert extract(text, "ABCD") == letter
 
 
 def test_requests_cover_agents_temperatures_with_stable_seeds():

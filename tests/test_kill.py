@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from reasonmed.params import read_params
 from tests.conftest import clone_like
 
 BIN = Path(sys.executable).parent
@@ -55,7 +56,7 @@ def small_default(dst: Path) -> None:
     """Shrink the default in place: 6 questions, 2 agents, one shard each, small batches."""
     lines = (dst / "assets/questions_sample.jsonl").read_text().splitlines()
     (dst / "assets/questions_sample.jsonl").write_text("\n".join(lines[::8][:6]) + "\n")
-    p = yaml.safe_load((dst / "params.yaml").read_text())
+    p = read_params(dst / "params.yaml")
     p["generate"]["agents"] = ["agent1", "agent2"]
     p["generate"]["max_tokens"] = 24
     p["verify"]["max_tokens"] = 96
@@ -82,7 +83,9 @@ def repo(tmp_path_factory):
 
 
 def reset(repo: Path, stage: str) -> None:
-    """Make `stage` start from nothing: no outputs, no cached completions of its own."""
+    """Make `stage` start from nothing: no outputs, no cached completions of its own, and an
+    empty DVC cache (DVC would otherwise check the outputs out again without running)."""
+    subprocess.run(["rm", "-rf", str(repo / ".dvc/cache")], check=True)
     for f in OUTS[stage]:
         (repo / f).unlink(missing_ok=True)
     for f in (repo / ".cache/llm").glob(f"{stage}*.sqlite"):
@@ -96,13 +99,15 @@ def interrupt(repo: Path, stage: str, how: str, point: str) -> None:
     marker.unlink(missing_ok=True)
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "REASONMED_HOLD": point,
            "REASONMED_HOLD_MARKER": str(marker)}
+    log = open(repo.parent / "interrupted.log", "w+")
     proc = subprocess.Popen(["dvc", "repro", stage], cwd=repo, env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 240
     while not marker.exists():
         if proc.poll() is not None or time.time() > deadline:
             proc.kill()
-            raise AssertionError(f"never reached {point}:\n{proc.stderr.read()[-3000:]}")
+            log.seek(0)
+            raise AssertionError(f"never reached {point}:\n{log.read()[-3000:]}")
         time.sleep(0.1)
     time.sleep(0.2)
     worker = int(marker.read_text().split()[0])
@@ -117,7 +122,8 @@ def interrupt(repo: Path, stage: str, how: str, point: str) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         raise AssertionError(f"{how} at {point}: the run did not stop") from None
-    err = proc.stderr.read()
+    log.seek(0)
+    err = log.read()
     assert proc.returncode != 0, f"{how} at {point}: the interrupted run claims success"
     if how == "sigint":
         assert "Traceback" not in err, err[-3000:]

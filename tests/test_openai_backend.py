@@ -28,7 +28,7 @@ import pytest
 
 from reasonmed.backends.openai_api import OpenAIBackend, retry_after_s
 from reasonmed.cache import Cache
-from reasonmed.llm import LLM, Completion, Request
+from reasonmed.llm import LLM, Completion, FatalBackendError, Request
 from reasonmed.params import ModelSpec, RunParams
 from reasonmed.verification import verdict_schema
 
@@ -101,8 +101,8 @@ class Handler(BaseHTTPRequestHandler):
         if fault and kind == "429ms":
             return self._send(429, b'{"error": {"message": "slow down"}}',
                               headers=[("retry-after-ms", arg)])
-        if fault and kind == "401":
-            return self._send(401, json.dumps({"error": {
+        if fault and kind in ("400", "401", "403", "404"):
+            return self._send(int(kind), json.dumps({"error": {
                 "message": f"Incorrect API key provided: {SECRET}"}}).encode())
         if fault and kind == "html":
             return self._send(200, b"<html>502 Bad Gateway</html>", ctype="text/html")
@@ -289,23 +289,28 @@ def test_exhausted_retries_become_errors_in_place(server, caplog):
     assert "3 errors" in caplog.text and "6 retries" in caplog.text
 
 
-def test_client_errors_are_not_retried(server):
+@pytest.mark.parametrize("code", ["401", "403", "404", "400"])
+def test_unmendable_errors_stop_the_batch_at_the_first_one(server, code):
     url, st = server
-    _, b = make(url)
-    [c] = run(b, [req("401:99")])[0]
-    assert c.finish_reason == "error" and "401" in c.error
-    assert len(st.attempts["401:99"]) == 1
+    _, b = make(url, max_concurrency=1)
+    with pytest.raises(FatalBackendError, match=f"HTTP {code}") as e:
+        run(b, [req(f"{code}:99"), *[req(f"{code}:99 #{i}") for i in range(20)]])
+    assert e.value.status == int(code)
+    assert len(st.bodies) == 1, "nothing is asked after an unmendable error"
+    assert SECRET not in str(e.value)
 
 
 def test_key_reaches_server_but_never_logs_or_completions(server, monkeypatch, caplog):
     url, st = server
     monkeypatch.setenv("RM_TEST_KEY", SECRET)
     caplog.set_level(logging.DEBUG)  # the SDK's and httpx's debug logs too
-    _, b = make(url, max_retries=1)
-    out, _ = run(b, [req("ok"), req("401:99"), req("500:99")])
+    _, b = make(url, max_retries=1, max_concurrency=1)
+    out, _ = run(b, [req("ok"), req("500:99")])
+    with pytest.raises(FatalBackendError) as fatal:
+        run(b, [req("401:99")])
     assert set(st.auth) == {f"Bearer {SECRET}"}
     assert out[0].finish_reason == "stop" and out[1].finish_reason == "error"
-    blob = repr(out) + caplog.text + repr(vars(b).get("spec"))
+    blob = repr(out) + caplog.text + repr(vars(b).get("spec")) + str(fatal.value)
     assert SECRET not in blob and SECRET[8:] not in blob
     assert "RM_TEST_KEY" in repr(b.options)  # only the variable's name is configuration
 

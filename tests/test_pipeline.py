@@ -1,5 +1,6 @@
 """End to end: `dvc repro` of the whole DAG on the tiny default in a fresh copy of the repo."""
 
+import difflib
 import json
 import re
 import sys
@@ -7,6 +8,7 @@ import sys
 import pytest
 import yaml
 
+from reasonmed.params import read_params
 from tests.conftest import ROOT, sh
 
 
@@ -38,7 +40,8 @@ def test_default_run_verdicts_are_mixed_and_all_parse(repo):
     n_q = sum(1 for _ in open(dst / "data/collect/questions.jsonl"))
     assert n_q >= 40 and gen["paths_out"] == 9 * n_q
     assert ver["paths_in"] == gen["paths_out"]
-    assert ver["correct"] > 0 and ver["error"] > 0 and ver["unparsed"] == 0
+    v = ver["verdicts"]
+    assert v["Correct"] > 0 and v["Error"] > 0 and v["unparsed"] == 0 and ver["failed"] == 0
     assert ver["parse_failure_rate"] == 0
     ledger = json.loads((dst / "data/generate/ledger.json").read_text())
     assert {r["role"] for r in ledger} == {"agent1", "agent2", "agent3"}
@@ -75,15 +78,20 @@ def test_report_regenerates_figures_and_tables(repo):
 
 
 @pytest.mark.slow
-def test_changing_the_learning_rate_reruns_only_sft_evaluate_report(repo):
+def test_the_readme_ablation_command_reruns_only_sft_evaluate_report(repo):
+    """`dvc exp run -S sft.config.learning_rate=5e-4`, exactly as the README gives it: DVC
+    rewrites params.yaml itself (YAML 1.2, its own layout), and only that line changes."""
     dst, _ = repo
-    sh("dvc", "repro", cwd=dst)  # settle: the forced verify rerun above rewrote its ledger
-    p = yaml.safe_load((dst / "params.yaml").read_text())
-    p["sft"]["config"]["learning_rate"] = p["sft"]["config"]["learning_rate"] / 2
-    (dst / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
-    out = sh("dvc", "repro", cwd=dst).stdout
+    assert "Running stage" not in sh("dvc", "repro", cwd=dst).stdout  # settled
+    before = (dst / "params.yaml").read_text()
+    out = sh("dvc", "exp", "run", "-S", "sft.config.learning_rate=5e-4", cwd=dst).stdout
     ran = set(re.findall(r"Running stage '([^'@]+)", out))
     assert ran == {"sft", "evaluate", "report"}, out[-2000:]
+    changed = [line for line in difflib.unified_diff(
+        before.splitlines(), (dst / "params.yaml").read_text().splitlines(), lineterm="", n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    assert len(changed) == 2 and all("learning_rate:" in line for line in changed), changed
+    assert read_params(dst / "params.yaml")["sft"]["config"]["learning_rate"] == 5e-4
 
 
 @pytest.mark.slow

@@ -242,3 +242,32 @@ def test_cost_estimate_runs_without_models(profile, sample_questions, no_models_
             print(f"\n\npython -m reasonmed.estimate --params {profile} --questions "
                   f"<collected assets/questions_sample.jsonl> --scale-to {PAPER_QUESTIONS}\n")
             print(out)
+
+
+# Every `dvc exp run -S` override the README or a profile's comments suggest.
+DOCUMENTED_OVERRIDES = ["sft.config.learning_rate=5e-4", "sft.config.num_train_epochs=4",
+                        "exec.generate.snakemake='--profile configs/slurm'",
+                        "generate.max_tokens=128", "route.unparsed=unrouted",
+                        "refine.reasons=others_errors", "assemble.joiner='{cot}\\n\\n{response}'"]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("override", DOCUMENTED_OVERRIDES)
+def test_dvc_set_param_changes_one_line_and_keeps_the_profile_valid(profile, override, tmp_path):
+    """DVC rewrites params itself under `-S` (ruamel, its own layout, YAML 1.2): the profiles
+    are kept in that layout, so an override changes only its own line, and what DVC writes
+    (e.g. a bare `no` for save_strategy) still validates."""
+    from dvc.utils.hydra import apply_overrides
+
+    f = tmp_path / "params.yaml"
+    f.write_text((ROOT / profile).read_text())
+    apply_overrides(str(f), [override])
+    before, after = (ROOT / profile).read_text().splitlines(), f.read_text().splitlines()
+    changed = [i for i, (a, b) in enumerate(zip(before, after)) if a != b]
+    assert len(before) == len(after) and len(changed) == 1, (override, changed[:5])
+    load_run(f)
+    for section in ("generate", "route", "refine", "assemble", "sft"):
+        load_section(section, params_class(section), f)
+    from stages import sft
+
+    sft.make_config(sft.config_kwargs(read_params(f)["sft"]["config"], str(tmp_path), 0, False))

@@ -1,6 +1,7 @@
 """rank (and the shared judging module): score parser table, top-k selection, join, run."""
 
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -26,7 +27,9 @@ SIX = range(0, 6)
     ('{"score": 5}', (5, None)),  # no justification: allowed, as in the authors' code
     ('{"score": "4", "justification": "x"}', (4, "x")),  # digit string
     ('{"score": " 3 ", "justification": "x"}', (3, "x")),
-    ('{"score": 4.0, "justification": "x"}', (4, "x")),  # integral float
+    ('{"score": 4.0, "justification": "x"}', (4, "x")),  # a literal that is exactly an integer
+    ('{"score": 4e0, "justification": "x"}', (4, "x")),
+    ('{"score": 4, "justification": "x"} {"score": 4, "justification": "x"}', (4, "x")),  # a repeat
     ('```json\n{"score": 2, "justification": "gaps"}\n```', (2, "gaps")),
     ('```\n{"score": 2, "justification": "gaps"}\n```', (2, "gaps")),
     ('Here you go: {"score": 3, "justification": "ok"} Anything else?', (3, "ok")),
@@ -44,6 +47,16 @@ def test_parse_score_accepts(text, expected):
     ("   \n", "empty"),
     ('{"score": 4, "justification": "cut o', "truncated"),
     ('{"score": 4.5, "justification": "x"}', "not an integer"),
+    ('{"score": 3.9999999999999999, "justification": "x"}', "not an integer"),  # float() says 4.0
+    ('{"score": "٤", "justification": "x"}', "not an integer"),  # Arabic-Indic four
+    ('{"score": "４", "justification": "x"}', "not an integer"),  # fullwidth four
+    ('{"score": 4, "score": 4, "justification": "x"}', "duplicate key"),
+    ('{"score": 4, "justification": "x"} {"score": 5, "justification": "x"}', "conflicting"),
+    ('{"score": 4, "justification": "x", "confidence": 1}', "unexpected key"),
+    ('{"score": NaN, "justification": "x"}', "NaN"),
+    ('{"result": {"score": 4}}', "outside a complete JSON answer"),
+    ('{"score": ' + "[" * 5000 + "]" * 5000 + "}", "nested too deeply"),
+    ("{" * 100_000, "over the 65536-character cap"),
     ('{"score": "4.0", "justification": "x"}', "not an integer"),
     ('{"score": "four", "justification": "x"}', "not an integer"),
     ('{"score": true, "justification": "x"}', "not an integer"),
@@ -69,14 +82,26 @@ def test_parse_score_other_scale():
         parse_score('{"score": 0}', range(1, 11))
 
 
-@pytest.mark.parametrize("v,out", [(3, 3), (3.0, 3), ("3", 3), ("-2", -2), (False, None),
-                                   (3.2, None), ("3a", None), (None, None)])
+def test_parse_score_checks_the_justification_length():
+    reply = json.dumps({"score": 2, "justification": "j" * 21})
+    assert parse_score(reply, SIX) == (2, "j" * 21)  # no limit given
+    assert parse_score(reply, SIX, 21) == (2, "j" * 21)
+    with pytest.raises(ParseError, match="22|21 characters, over maxLength 20"):
+        parse_score(reply, SIX, 20)
+
+
+@pytest.mark.parametrize("v,out", [
+    (3, 3), ("3", 3), ("-2", -2), (" 4 ", 4), (Decimal("3.0"), 3), (Decimal("4e0"), 4),
+    (Decimal("3.9999999999999999"), None), (Decimal("1e400"), None), (3.0, None),  # a float lost its literal
+    (False, None), (3.2, None), ("3a", None), (None, None), ("٣", None), ("３", None), ("4.0", None)])
 def test_as_int(v, out):
     assert as_int(v) == out
 
 
-def test_json_objects_skips_lists_and_broken_json():
-    assert list(json_objects('[1] {bad} {"a": {"b": 1}}')) == [{"a": {"b": 1}}, {"b": 1}]
+def test_json_objects_reads_top_level_objects_only():
+    assert json_objects('[1] {bad} {"a": {"b": 1}}') == [{"a": {"b": 1}}]
+    with pytest.raises(ParseError, match="duplicate key"):
+        json_objects('{"a": 1, "a": 1}')
 
 
 # --- selection ------------------------------------------------------------------------
@@ -194,7 +219,7 @@ def test_never_parsed_is_none_and_ranked_last():
     assert [c.source_path_id for c in easy.chosen] == [p1[2].id, p1[3].id]
 
 
-def test_judge_scores_reasks_with_new_seed_and_counts_backend_errors():
+def test_a_failed_request_is_a_failure_not_a_parse_error_and_is_not_reasked():
     seen = []
 
     class Flaky(ScriptedLLM):
@@ -205,7 +230,10 @@ def test_judge_scores_reasks_with_new_seed_and_counts_backend_errors():
 
     [s] = judge_scores(["x"], lambda it, a: Request.chat(None, it, seed=100 + a, sample=a),
                        Flaky(None), SIX, 3)
-    assert s.value == 1 and s.errors == ["backend error: boom"] and seen == [(100, 0), (101, 1)]
+    # Re-asking under the next attempt's seed would make the outcome depend on the fault:
+    # the item ends failed (the stage records it; the next run asks the same request).
+    assert s.value is None and s.errors == [] and s.failure.error == "boom"
+    assert seen == [(100, 0)]
 
 
 def test_join_checks_order():

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from reasonmed.params import read_params
 from reasonmed.records import JsonlWriter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +34,7 @@ def test_killed_generate_resumes_without_reasking(tiny_models, tmp_path):
 
     with JsonlWriter(tmp_path / "questions.jsonl") as w:
         w.write_all(questions(60))
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = read_params(ROOT / "params.yaml")
     params["run"]["cache"] = str(tmp_path / "cache.sqlite")
     params["models"]["agent1"] = {"backend": "hf", "model": tiny_models["agent"],
                                   "options": {"batch_size": 6}}

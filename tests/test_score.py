@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from reasonmed.llm import Completion
-from reasonmed.params import ModelSpec
+from reasonmed.params import ModelSpec, read_params
 from reasonmed.records import Score, read_jsonl
 from stages import score
 from stages.score import Params, Row, request_for, reservoir, run, variant_stats
@@ -98,7 +98,7 @@ def write_datasets(folder, n=6):
 
 def test_main_writes_scores_stats_and_ledger(tmp_path, monkeypatch):
     from reasonmed.llm import LLM
-    params = yaml.safe_load(open("params.yaml"))
+    params = read_params("params.yaml")
     params["exec"]["cache"] = str(tmp_path / "c")
     params["score"]["sample_size"] = 4
     params["score"]["prompt"] = str(Path("stages/prompts/score.md").resolve())

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reasonmed.params import ModelSpec
+from reasonmed.params import ModelSpec, read_params
 from stages import sft
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,7 +80,7 @@ def test_default_params_section_is_valid_and_accelerate_configs_parse():
 
 def test_make_config_passes_fields_and_names_unknown_keys(tmp_path):
     # Imports trl (~5 s): the one fast test that pays for it, since the contract is trl's.
-    p = yaml.safe_load((ROOT / "params.yaml").read_text())["sft"]["config"]
+    p = read_params(ROOT / "params.yaml")["sft"]["config"]
     cfg = sft.make_config(sft.config_kwargs(p, str(tmp_path), seed=3, has_cuda=False))
     assert cfg.learning_rate == p["learning_rate"] and cfg.max_length == p["max_length"]
     assert cfg.seed == 3 and cfg.output_dir == str(tmp_path) and cfg.bf16 is False
@@ -96,7 +96,7 @@ def test_train_masks_prompt_saves_and_reloads(tiny_models, tmp_path, monkeypatch
 
     base = tiny_models["agent"]
     spec = ModelSpec(backend="hf", model=base)
-    config = {**yaml.safe_load((ROOT / "params.yaml").read_text())["sft"]["config"],
+    config = {**read_params(ROOT / "params.yaml")["sft"]["config"],
               "max_steps": 3, "per_device_train_batch_size": 4, "max_length": 256}
     rows = [row(i) for i in range(16)] + [row(99, output="")]
 

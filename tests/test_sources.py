@@ -1,6 +1,8 @@
 """Source loaders: normalisation, one reject per bad record, named loaders on real files."""
 
 import json
+import math
+import re
 import sys
 import types
 from pathlib import Path
@@ -9,7 +11,17 @@ import pytest
 from pydantic import ValidationError
 
 from reasonmed.records import Question, Reject, question_id
-from reasonmed.sources import MEDQA, Bad, Fields, SourceSpec, load_source, records, to_question
+from reasonmed.sources import (
+    MEDQA,
+    Bad,
+    Checks,
+    Fields,
+    SourceSpec,
+    load_source,
+    records,
+    require_valid,
+    to_question,
+)
 
 DATA = Path(__file__).parent / "data"
 OPTS = {"A": "Aspirin", "B": "Heparin", "C": "Warfarin", "D": "Alteplase"}
@@ -141,11 +153,14 @@ def test_malformed_fixture_gives_one_reject_per_bad_record():
     assert got == [
         ("no-options", "options"), ("gold-not-option", "answer"), ("empty-question", "question"),
         ("ok-1", "id"), ("options-string", "options"), ("answer-list", "answer"),
-        (loc + "9", "encoding"), (loc + "10", "json"), ("one-option", "options"),
+        ("bad-bytes", "question"), (loc + "10", "json"), ("one-option", "options"),
         ("empty-option", "options"), (loc + "14", "record")]
-    assert all(r.stage == "collect" and r.source == "fx" and r.reason and r.raw for r in rejects)
+    assert all(r.stage == "collect" and r.source == "fx" and r.reason and r.raw and r.category
+               and r.location for r in rejects)
+    assert [r.location for r in rejects][6:8] == [loc + "9", loc + "10"]
     assert "duplicate upstream id" in rejects[3].reason and f"{loc}1" in rejects[3].reason
-    assert "0xe9" in rejects[6].reason and "Caf" in rejects[6].raw  # the excerpt survives decoding
+    # an undecodable byte rejects the record by the field holding it, named by its id
+    assert "undecodable byte 0xe9" in rejects[6].reason and "Caf" in rejects[6].raw
 
 
 def test_unseen_parquet_layout_loads_through_a_fields_mapping(tmp_path):
@@ -182,15 +197,21 @@ def test_json_list_file(tmp_path):
 
 @pytest.mark.parametrize("name, content, message", [
     ("absent.jsonl", None, "file not found"),
-    ("qs.csv", "a,b\n", "unknown format"),
+    ("qs.txt", "a,b\n", "unknown format"),
     ("qs.json", '{"not": "a list"}', "must hold a JSON list"),
     ("qs.json", "[{", "is not a JSON file"),
+    ("qs.json", '[{"a": 1}, {"b": [2}', "never ends"),  # truncated: brackets never balance
+    ("qs.json", '[{"a": 1}', "never ends (truncated?)"),
+    ("qs.json", '[{"a": 1}] [', "text after the list"),
     ("qs.parquet", "not parquet", "is not a Parquet file"),
+    ("qs.csv", "id,q,id\n1,2,3\n", "duplicate column 'id'"),
+    ("qs.jsonl", "\ufeff{}\n".encode("utf-16"), "UTF-16"),
+    ("qs.csv", "a,b\n".encode("utf-16-le").join([b"\xff\xfe", b""]), "UTF-16"),
 ])
 def test_whole_file_problems_stop_at_startup_naming_the_source(tmp_path, name, content, message):
     path = tmp_path / name
     if content is not None:
-        path.write_text(content)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(SystemExit) as e:
         load_source(local(path, source="broken_src"))  # not iterated: fails when opened
     assert "broken_src" in str(e.value) and message in str(e.value)
@@ -289,3 +310,377 @@ def test_reading_a_real_file_equals_normalising_its_parsed_record(benchmarks):
     first = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
     from_file = next(iter(load_source(local(path, loader="medqa"))))
     assert from_file == to_question(first, MEDQA, source="fx", split="train", index=0)
+
+
+# --- hostile input: caps, encodings, invisible characters, numbers ------------------------------
+
+def test_unknown_format_hint_lists_only_values_the_schema_accepts(tmp_path):
+    path = tmp_path / "qs.txt"
+    path.write_text("{}\n")
+    with pytest.raises(SystemExit) as e:
+        load_source(local(path))
+    hint = str(e.value).split("one of ")[1].split(", ")
+    assert hint == ["jsonl", "json", "parquet", "csv", "tsv"]
+    for fmt in hint:  # each value it names is one `format:` accepts
+        assert SourceSpec(source="s", kind="local", split="t", path="x", loader="medqa", format=fmt)
+    kept, _ = split(load_source(local(path, format="jsonl")))  # and the override works
+    assert kept == []
+
+
+def clean(raw, **kw):
+    """Normalise one record through to_question; returns the Question."""
+    return q(rec(**raw), **kw)
+
+
+@pytest.mark.parametrize("text, want, fixes", [
+    ("Which \x00nul\x07 bell\x7f del\x85 nel?", "Which nul bell del nel?", {"control": 4}),
+    ("A \x1b[1;31mred\x1b[0m word \x1b]8;;http://x\x07link", "A red word link", {"ansi": 3}),
+    ("\u202eevil\u202c and \u2066iso\u2069", "evil and iso", {"bidi": 4}),
+    ("Zero\u200bwidth\u2060 \ufeffBOM, join\u200dkept", "Zerowidth BOM, join\u200dkept",
+     {"zero_width": 3}),
+    ("Line one\r\nline two\rthree\ttab", "Line one\nline two\nthree\ttab", {}),
+    ("Lone ESC \x1b here", "Lone ESC  here", {"control": 1}),
+])
+def test_invisible_and_control_characters_are_stripped_and_counted(text, want, fixes):
+    out = clean({"question": text, "options": {"A": text, "B": "y"}})
+    assert out.question == want.strip() and out.options["A"] == want.strip()
+    assert out.meta.get("_collect", {}).get("cleaned", {}) == {k: 2 * v for k, v in fixes.items()}
+
+
+def test_clean_records_carry_no_provenance_and_keep_their_ids():
+    out = clean({})
+    assert "_collect" not in out.meta
+    assert out.id == clean({"question": "Q?\u200b"}).id  # the invisible copy is the same question
+
+
+@pytest.mark.parametrize("raw, fields, field, category", [
+    ({"question": "Caf\udce9?"}, {}, "question", "encoding"),
+    ({"options": ["ok", "lone \ud800"]}, {}, "options", "encoding"),
+    ({"answer": "A\udfff"}, {}, "answer", "encoding"),
+    ({"c": "ctx \ud83d"}, {"context": "c"}, "context", "encoding"),
+    ({"id": "x\ud800"}, {"id": "id"}, "id", "encoding"),
+    ({"options": ["x", math.nan]}, {}, "options", "nan"),
+    ({"options": {"A": math.inf, "B": "y"}}, {}, "options", "nan"),
+    ({"answer": math.nan}, {"answer_format": "index0"}, "answer", "nan"),
+    ({"id": math.nan}, {"id": "id"}, "id", "nan"),
+    ({"t": math.nan}, {"answer_text": "t"}, "answer_text", "nan"),
+    ({"options": ["x", 10 ** 25]}, {}, "options", "huge_int"),
+    ({"id": -10 ** 30}, {"id": "id"}, "id", "huge_int"),
+    ({"answer": "9" * 5000}, {"answer_format": "index0"}, "answer", "out_of_range"),
+    ({"answer": 10 ** 5000}, {"answer_format": "index1"}, "answer", "out_of_range"),
+    ({"answer": 10 ** 5000}, {"answer_format": "letter"}, "answer", "out_of_range"),
+    ({"answer": "\u00b2"}, {"answer_format": "index0"}, "answer", "type"),  # isdigit, not int
+    ({"question": "x" * 40_000}, {}, "question", "too_large"),
+    ({"options": ["x", "y" * 40_000]}, {}, "options", "too_large"),
+    ({"id": "i" * 300}, {"id": "id"}, "id", "too_large"),
+    ({"m": "z" * 40_000}, {"meta": ["m"]}, "meta.m", "too_large"),
+    ({"m": [[[[[[[[["deep"]]]]]]]]]}, {"meta": ["m"]}, "meta.m", "too_deep"),
+])
+def test_hostile_values_are_rejected_by_field_and_category(raw, fields, field, category):
+    checks = Checks(max_depth=8) if field == "meta.m" and category == "too_deep" else Checks()
+    f = Fields(**{"question": "question", "options": "options", "answer": "answer", **fields})
+    with pytest.raises(Bad) as e:
+        to_question(rec(**raw), f, source="s", split="t", checks=checks)
+    assert (e.value.field, e.value.category) == (field, category), e.value.reason
+    assert len(e.value.reason) < 300
+
+
+def test_meta_is_made_json_safe_and_counted():
+    import datetime
+    import decimal
+
+    raw = rec(m={"nan": math.nan, "inf": -math.inf, "half": "pair \ud83d", "bytes": b"ok\xff",
+                 "when": datetime.date(2024, 1, 2), "dec": decimal.Decimal("1.5"),
+                 "pairs": [("k", "v")], "\u202ekey": "v\x00"})
+    out = q(raw, meta=["m"])
+    assert out.meta["m"] == {"nan": None, "inf": None, "half": "pair \ufffd", "bytes": "ok\ufffd",
+                             "when": "2024-01-02", "dec": "1.5", "pairs": [["k", "v"]], "key": "v"}
+    assert out.meta["_collect"]["cleaned"] == {"nan": 2, "surrogate": 2, "bidi": 1, "control": 1}
+    json.loads(out.model_dump_json())  # serialisable
+
+
+def test_max_field_chars_is_a_param():
+    f = Fields(question="question", options="options", answer="answer")
+    assert to_question(rec(question="x" * 50), f, source="s", split="t").question
+    with pytest.raises(Bad, match="over collect.max_field_chars \\(40\\)"):
+        to_question(rec(question="x" * 50), f, source="s", split="t",
+                    checks=Checks(max_field_chars=40))
+
+
+# --- options: absent options, fillers ------------------------------------------------------------
+
+@pytest.mark.parametrize("options, answer, want", [
+    ({"A": "x", "B": "y", "C": "z", "D": "w", "E": None}, "D", ("D", 4)),  # 4 of a 5-key struct
+    ([("A", "x"), ("B", "y"), ("C", None)], "B", ("B", 2)),  # a Parquet map column
+    (["x", "y", None, None], "B", ("B", 2)),
+    ('{"A": "x", "B": "y", "C": null}', "A", ("A", 2)),  # JSON text (a CSV cell)
+    ('["x", "y", "z"]', "C", ("C", 3)),
+])
+def test_trailing_absent_options_are_dropped(options, answer, want):
+    out = clean({"options": options, "answer": answer})
+    assert (out.answer, len(out.options)) == want
+
+
+@pytest.mark.parametrize("options, answer, reason", [
+    ({"A": "x", "B": None, "C": "z"}, "A", "option B is missing (null) but a later option"),
+    (["x", None, "z"], "A", "option B is missing"),
+    ({"A": "x", "B": "y", "E": None}, "E", "gold 'E' is not among options A-B"),
+    ([("A", "x"), ("A", "y")], "A", "duplicate key 'A'"),
+    ("[1, 2", "A", "invalid JSON"),
+    ("[" * 1000 + "]" * 1000, "A", "nested deeper"),
+    ('["x", ' + "1" * 5000 + "]", "A", "unreadable number"),
+])
+def test_absent_options_in_the_middle_and_broken_options_are_rejected(options, answer, reason):
+    with pytest.raises(Bad, match=re.escape(reason)):
+        clean({"options": options, "answer": answer}, answer_format="letter")
+
+
+FILLERS = Checks(drop_filler_options=True)
+
+
+def test_filler_options_are_dropped_relettered_and_recorded():
+    f = Fields(question="question", options="options", answer="answer", answer_format="letter")
+    raw = rec(options={"A": "x", "B": "N/A", "C": "y", "D": " - ", "E": "z"}, answer="E")
+    out = to_question(raw, f, source="s", split="t", checks=FILLERS)
+    assert (out.options, out.answer) == ({"A": "x", "B": "y", "C": "z"}, "C")
+    assert out.meta["_collect"] == {"dropped_options": {"B": "N/A", "D": "-"},
+                                    "relettered": {"C": "B", "E": "C"}}
+    # the switch off: fillers are options like any other (an empty one is still a reject)
+    assert len(to_question(raw, f, source="s", split="t").options) == 5
+    with pytest.raises(Bad, match="option B is empty"):
+        to_question(rec(options=["x", " ", "y"]), f, source="s", split="t")
+    assert to_question(rec(options=["x", " ", "y"], answer="C"), f, source="s", split="t",
+                       checks=FILLERS).options == {"A": "x", "B": "y"}
+
+
+@pytest.mark.parametrize("options, answer, reason", [
+    (["x", "n/a", "y"], "B", "gold option B is a filler ('n/a')"),
+    (["x", "", "-"], "A", "fewer than 2 options after dropping 2 filler"),
+])
+def test_filler_gold_or_too_few_left_is_a_reject(options, answer, reason):
+    f = Fields(question="question", options="options", answer="answer")
+    with pytest.raises(Bad, match=re.escape(reason)):
+        to_question(rec(options=options, answer=answer), f, source="s", split="t", checks=FILLERS)
+
+
+def test_real_options_that_look_empty_are_never_fillers():
+    f = Fields(question="question", options="options", answer="answer")
+    opts = ["None of the above", "None", "Nil", "Na", "All of the above"]
+    out = to_question(rec(options=opts, answer="D"), f, source="s", split="t", checks=FILLERS)
+    assert list(out.options.values()) == opts and out.answer_text == "Na"
+
+
+# --- ids: claimed only by valid records ------------------------------------------------------------
+
+def rows_of(*recs):
+    return ((f"f:{i + 1}", r) for i, r in enumerate(recs))
+
+
+def test_a_rejected_record_never_claims_its_id():
+    spec = SourceSpec(source="s", kind="local", split="t", path="f", fields=GENERIC)
+    bad = rec(id="X", answer="Z")
+    good = rec(id="X", question="Another question?")
+    # invalid first: the valid one after it is kept
+    out = list(records(spec, rows_of(bad, good)))
+    assert [type(r).__name__ for r in out] == ["Reject", "Question"]
+    assert (out[0].record, out[0].field, out[0].location) == ("X", "answer", "f:1")
+    # valid first: it claims the id; a later valid copy is a duplicate, a later invalid one
+    # is rejected for its own fault
+    out = list(records(spec, rows_of(good, rec(id="X", question="Third?"), bad)))
+    assert [type(r).__name__ for r in out] == ["Question", "Reject", "Reject"]
+    assert (out[1].field, out[1].category, out[2].field) == ("id", "duplicate_id", "answer")
+    assert "the valid record at f:1" in out[1].reason
+
+
+def test_an_unexpected_error_in_one_record_is_a_reject(monkeypatch):
+    import reasonmed.sources as src
+
+    def boom(*a, **k):
+        raise KeyError("surprise")
+    spec = SourceSpec(source="s", kind="local", split="t", path="f", fields=GENERIC)
+    monkeypatch.setattr(src, "_context", boom)
+    out, = records(spec, rows_of(rec(id="k")))
+    assert (out.record, out.category) == ("k", "internal") and "KeyError" in out.reason
+
+
+# --- files: JSONL, JSON lists, Parquet, CSV -------------------------------------------------------
+
+def test_jsonl_survives_deep_nesting_huge_ints_and_long_lines(tmp_path):
+    path = tmp_path / "qs.jsonl"
+    ok = json.dumps(rec(id="ok"))
+    lines = [
+        '{"id": "d", "question": "Q?", "deep": ' + "[" * 1000 + "]" * 1000 + "}",
+        '{"id": "d40", "question": "Q?", "deep": ' + "[" * 40 + "]" * 40 + "}",
+        '{"id": "h", "answer": ' + "9" * 5000 + "}",
+        '{"id": "n", "question": NaN}',
+        json.dumps(rec(id="long", pad="p" * 7000)), ok,
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    kept, rejects = split(load_source(local(path), Checks(max_record_bytes=6000)))
+    assert [k.source_id for k in kept] == ["ok"]
+    assert [(r.record, r.field, r.category) for r in rejects] == [
+        (f"{path}:1", "record", "too_deep"), (f"{path}:2", "record", "too_deep"),
+        (f"{path}:3", "json", "huge_int"), ("n", "question", "type"),
+        (f"{path}:5", "record", "too_large")]
+    assert "over collect.max_record_bytes (6000)" in rejects[4].reason and len(rejects[4].raw) <= 200
+
+
+def test_json_list_keeps_the_good_elements_around_bad_ones(tmp_path):
+    path = tmp_path / "qs.json"
+    elems = [json.dumps(rec(id="a")), "[" * 1000 + "]" * 1000, '{"id": "b", "x": ' + "7" * 5000 + "}",
+             '{"id": "c", "options": ["x",]}', '"text"', json.dumps(rec(id="d", pad="p" * 300)),
+             json.dumps(rec(id="e", options=["x", "y"], answer="B"))]
+    path.write_bytes(b"\xef\xbb\xbf[\r\n" + ",\r\n".join(elems).encode() + b"\r\n]\r\n")
+    kept, rejects = split(load_source(local(path), Checks(max_record_bytes=250)))
+    assert [k.source_id for k in kept] == ["a", "e"]
+    assert [(r.location, r.category) for r in rejects] == [
+        (f"{path}:2", "too_deep"), (f"{path}:3", "huge_int"), (f"{path}:4", "json"),
+        (f"{path}:5", "type"), (f"{path}:6", "too_large")]
+
+
+def test_json_list_over_its_cap_is_refused_at_startup(tmp_path):
+    path = tmp_path / "qs.json"
+    path.write_text(json.dumps([rec(id=str(i)) for i in range(50)]))
+    with pytest.raises(SystemExit, match="over collect.max_json_bytes.*convert it to JSONL"):
+        load_source(local(path), Checks(max_json_bytes=1000))
+
+
+def _parquet(path, columns):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+def test_parquet_struct_column_mixing_4_and_5_options(tmp_path):
+    import pyarrow as pa
+
+    struct = pa.struct([(k, pa.string()) for k in "ABCDE"])
+    opts = [{"A": "a", "B": "b", "C": "c", "D": "d", "E": None},
+            {"A": "a", "B": "b", "C": "c", "D": "d", "E": "e"},
+            {"A": "a", "B": None, "C": "c", "D": "d", "E": None}]
+    path = _parquet(tmp_path / "s.parquet", {
+        "id": pa.array(["four", "five", "gap"]), "question": pa.array(["Q1?", "Q2?", "Q3?"]),
+        "options": pa.array(opts, type=struct), "answer": pa.array(["D", "E", "A"]),
+        "unused": pa.array(["u" * 10, "u", "u"])})
+    kept, rejects = split(load_source(local(path)))
+    assert [(k.source_id, len(k.options), k.answer) for k in kept] == [("four", 4, "D"),
+                                                                        ("five", 5, "E")]
+    assert [(r.record, r.field, r.category) for r in rejects] == [("gap", "options", "options_gap")]
+    assert "unused" not in rejects[0].raw  # only the mapped columns are read
+
+
+def test_parquet_map_and_list_columns_and_float_gold(tmp_path):
+    import pyarrow as pa
+
+    maps = [[("A", "x"), ("B", "y")], [("1", "x"), ("2", "y"), ("3", "z")], [("A", "x"), ("A", "y")]]
+    path = _parquet(tmp_path / "m.parquet", {
+        "id": pa.array([1, 2, 3]), "question": pa.array(["Q1?", "Q2?", "Q3?"]),
+        "options": pa.array(maps, type=pa.map_(pa.string(), pa.string())),
+        "answer": pa.array(["B", "3", "A"])})
+    kept, rejects = split(load_source(local(path)))
+    assert [(k.source_id, k.answer, len(k.options)) for k in kept] == [("1", "B", 2), ("2", "C", 3)]
+    assert [(r.record, r.field) for r in rejects] == [("3", "options")]
+    lists = [["x", "y", None], ["x", "y"], ["x", "y"]]
+    path = _parquet(tmp_path / "l.parquet", {
+        "question": pa.array(["Q1?", "Q2?", "Q3?"]),
+        "options": pa.array(lists, type=pa.list_(pa.string())),
+        "answer": pa.array([1.0, math.nan, None], type=pa.float64())})
+    f = Fields(question="question", options="options", answer="answer", answer_format="index0")
+    kept, rejects = split(load_source(local(path, fields=f)))
+    assert [(k.answer, len(k.options)) for k in kept] == [("B", 2)]
+    assert [(r.record, r.category) for r in rejects] == [(f"{path}:2", "nan"), (f"{path}:3", "missing")]
+
+
+def test_parquet_invalid_utf8_rejects_only_its_row(tmp_path):
+    import pyarrow as pa
+
+    raw = pa.array([b"Fine?", b"Caf\xe9?", b"Also fine?"], type=pa.binary())
+    q = pa.Array.from_buffers(pa.string(), 3, raw.buffers())
+    path = _parquet(tmp_path / "u.parquet", {"id": pa.array(["a", "b", "c"]), "question": q,
+                                             "options": pa.array([["x", "y"]] * 3),
+                                             "answer": pa.array(["A"] * 3)})
+    kept, rejects = split(load_source(local(path)))
+    assert [k.source_id for k in kept] == ["a", "c"]
+    assert (rejects[0].record, rejects[0].field, rejects[0].category) == ("b", "question", "encoding")
+    assert "0xe9" in rejects[0].reason
+
+
+def test_csv_option_columns_json_options_and_bad_rows(tmp_path):
+    path = tmp_path / "qs.csv"
+    path.write_bytes(
+        "\ufeffid,question,opa,opb,opc,opd,cop,notes\r\n"
+        "m1,\"Which nerve,\r\nreally?\",Axillary,Radial,,,1,\r\n"
+        "m2,Koplik spots?,Measles,Mumps,Rubella,Roseola,0,x\r\n"
+        "m3,Gap?,a,,c,d,0,\r\n"
+        "m4,Too many cells?,a,b,c,d,0,x,extra\r\n"
+        "m5,Bad gold?,a,b,c,d,9,\r\n"
+        ",No id?,a,b,c,d,0,\r\n".encode() + b"m6,Caf\xe9?,a,b,,,0,\r\n")
+    f = Fields(id="id", question="question", options=["opa", "opb", "opc", "opd"], answer="cop",
+               answer_format="index0")
+    kept, rejects = split(load_source(local(path, fields=f)))
+    assert [(k.source_id, k.answer, len(k.options)) for k in kept] == [("m1", "B", 2),
+                                                                        ("m2", "A", 4)]
+    assert kept[0].question == "Which nerve,\nreally?"
+    assert [(r.record, r.field, r.category) for r in rejects] == [
+        ("m3", "options", "options_gap"), (f"{path}:6", "record", "csv"),
+        ("m5", "answer", "out_of_range"), (f"{path}:8", "id", "missing"),
+        ("m6", "question", "encoding")]
+    path = tmp_path / "j.tsv"
+    path.write_text('id\tquestion\toptions\tanswer\nj1\tQ?\t{"A": "x", "B": "y"}\tB\n'
+                    'j2\tQ2?\t["x", NaN]\tA\n')
+    f = Fields(id="id", question="question", options="options", answer="answer")
+    kept, rejects = split(load_source(local(path, fields=f)))
+    assert [k.options for k in kept] == [{"A": "x", "B": "y"}]
+    assert [(r.record, r.category) for r in rejects] == [("j2", "nan")]
+
+
+def test_csv_cell_over_the_cap_is_one_reject_and_reading_goes_on(tmp_path):
+    path = tmp_path / "qs.csv"
+    path.write_text("id,question,options,answer\n"
+                    f"big,Q?,\"{'x' * 5000}\",A\n"
+                    f"huge,Q?,{'y' * 20000},A\n"
+                    'ok,Q2?,"[""a"", ""b""]",B\n')
+    f = Fields(id="id", question="question", options="options", answer="answer")
+    kept, rejects = split(load_source(local(path, fields=f), Checks(max_record_bytes=4000)))
+    assert [k.source_id for k in kept] == ["ok"]
+    assert [(r.location, r.category) for r in rejects] == [(f"{path}:2", "csv"),
+                                                           (f"{path}:3", "csv")]
+
+
+def test_empty_files_hold_no_records_and_require_valid_names_the_source(tmp_path):
+    for name in ("e.jsonl", "e.json", "e.csv", "e.parquet"):
+        (tmp_path / name).write_bytes(b"")
+        assert list(load_source(local(tmp_path / name))) == []
+    (tmp_path / "h.csv").write_text("id,question,options,answer\n")
+    spec = local(tmp_path / "h.csv")
+    with pytest.raises(SystemExit, match="'fx' .*h.csv.* has no valid record: it holds no records"):
+        list(require_valid(spec, load_source(spec)))
+    allowed = local(tmp_path / "h.csv", allow_empty=True)
+    assert list(require_valid(allowed, load_source(allowed))) == []
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(rec(id="1", answer="Q")) + "\n" + json.dumps(rec(id="2", answer="R"))
+                    + "\n{\n")
+    spec = local(path)
+    with pytest.raises(SystemExit) as e:
+        list(require_valid(spec, load_source(spec)))
+    assert "all 3 records were rejected; top reasons: answer: out_of_range x2 (e.g. gold 'Q'" in str(
+        e.value) and "json: json x1" in str(e.value)
+
+
+def test_real_headerless_mmlu_csvs_load_like_the_jsonl_copy(benchmarks):
+    d = benchmarks / "mmlu_medical"
+    f = Fields(question="question", options=list("ABCD"), answer="answer", answer_format="letter")
+    counts, ids = {}, set()
+    for path in sorted((d / "hendrycks_early_2020/test").glob("*.csv")):
+        spec = local(path, fields=f, csv_header=["question", *"ABCD", "answer"])
+        kept, rejects = split(load_source(spec))
+        assert rejects == [], path
+        counts[path.stem] = len(kept)
+        ids |= {k.id for k in kept}
+    assert counts == {"anatomy_test": 135, "clinical_knowledge_test": 265,
+                      "college_biology_test": 144, "college_medicine_test": 173,
+                      "medical_genetics_test": 100, "professional_medicine_test": 282}
+    flat = [k.id for k in load_source(local(d / "test.jsonl", loader="mmlu"))]
+    assert sum(i in ids for i in flat) >= 1080  # an early release: a few texts differ (SOURCE.md)

@@ -20,6 +20,9 @@ P = Params(model="judge", temperature=1.0, top_p=0.95, max_tokens=64, max_attemp
     ('```json\n{"verdict": "Error", "reason": "x"}\n```', ("Error", "x")),
     ('Sure! Here it is: {"verdict": "Correct", "reason": "fine"} Hope this helps.', ("Correct", "fine")),
     ('  {"verdict":"CORRECT","reason":""}  ', ("Correct", "")),
+    ('{"verdict": " error\\n", "reason": "x"}', ("Error", "x")),  # ASCII case and whitespace
+    ('{"verdict": "Error", "reason": "x"}\n```json\n{"verdict": "Error", "reason": "x"}\n```',
+     ("Error", "x")),  # an exact repeat is one answer
 ])
 def test_parse_verdict_accepts(text, expected):
     assert parse_verdict(text) == expected
@@ -34,10 +37,27 @@ def test_parse_verdict_accepts(text, expected):
     ('{"verdict": "Error", "reason": ["a"]}', "not a string"),
     ("Correct", "no JSON"),
     ("[1, 2]", "no JSON"),
+    ('{"verdict": "Correct", "reason": "x"} {"verdict": "Error", "reason": "x"}', "conflicting"),
+    ('{"verdict": "Correct", "verdict": "Correct", "reason": "x"}', "duplicate key"),
+    ('{"verdict": "Correct", "reason": "x", "score": 4}', "unexpected key"),
+    ('{"verdict": "\uff23orrect", "reason": "x"}', "not Correct/Error"),  # fullwidth C
+    ('{"verdict": "Correct\u200b", "reason": "x"}', "not Correct/Error"),
+    ('{"verdict": "Correct", "reason": "\ud800"}', "lone surrogate"),  # a raw one
+    ('{"verdict": "Correct", "reason": "\\ud800"}', "lone surrogate"),  # an escaped one
+    ('{"verdict": "Correct", "reason": "raw \x01"}', "control character"),
+    ('{"verdict": ' + "[" * 3000 + "]" * 3000 + ', "reason": "x"}', "nested too deeply"),
+    ("x" * 70_000, "over the 65536-character cap"),
 ])
 def test_parse_verdict_rejects(text, why):
     with pytest.raises(ParseError, match=why):
         parse_verdict(text)
+
+
+def test_parse_verdict_checks_the_reason_length():
+    reply = json.dumps({"verdict": "Correct", "reason": "r" * 11})
+    assert parse_verdict(reply) == ("Correct", "r" * 11) == parse_verdict(reply, 11)
+    with pytest.raises(ParseError, match="11 characters, over maxLength 10"):
+        parse_verdict(reply, 10)
 
 
 

@@ -53,12 +53,19 @@ def test_code_deps_are_exactly_the_import_closure(stage):
 def test_prompt_and_model_deps_follow_the_params_the_stage_reads(stage):
     deps, params = body(stage)["deps"], params_of(stage)
     sections = [p for p in params if "." not in p and p in PARAMS and isinstance(PARAMS[p], dict)]
-    prompts = sorted({PARAMS[s]["prompt"] for s in sections if "prompt" in PARAMS[s]})
+    prompts = {PARAMS[s]["prompt"] for s in sections if "prompt" in PARAMS[s]}
+    prompts = sorted(prompts | {get(PARAMS, p) for p in params if p.endswith(".prompt")})
     assert sorted(d for d in deps if d.startswith("stages/prompts/")) == prompts, stage
     roles = sorted(p.split(".", 1)[1] for p in params if p.startswith("models."))
     model_deps = sorted(d.split("/", 1)[1] for d in deps if re.match(r"^models/[^/]+$", d))
     if stage == "evaluate":  # the base row reads models/student through ${item.dep}
         assert "${item.dep}" in deps and roles == ["student"]
+    elif stage == "models":  # it makes them: the whole section, no models/<role> deps
+        assert "models" in params and not model_deps
+        contracts = {c for s in PARAMS["models"].values() for c in (s.get("build") or {}).get(
+            "contracts", [])}
+        assert sorted(p for p in params if p.endswith(".prompt")) == sorted(
+            f"{c}.prompt" for c in contracts)
     else:
         assert model_deps == roles, f"{stage}: models/<role> deps {model_deps} vs params {roles}"
 

@@ -5,7 +5,14 @@ output through `response_format` json_schema. The SDK's own retries are off: one
 retries 429/408/409/5xx, timeouts, connection errors and malformed bodies (non-JSON, no
 choices/message/content) with exponential backoff + jitter, honouring `Retry-After` /
 `retry-after-ms`. A request that still fails becomes a `finish_reason="error"` Completion
-(never cached, so a rerun re-asks it); a single failure never raises.
+(never cached, so a rerun re-asks it). An error no retry can mend (401 authentication, 403
+permission, 404 unknown model or path, 400/422 invalid request) stops the whole batch at
+once with FatalBackendError: asking 1.75M requests with an expired key must not take 1.75M
+round trips, and must never look like data.
+
+Deadlines: `timeout_s` bounds each attempt as a whole (a server that trickles one byte every
+half second is cut off at `timeout_s`, not kept alive by every byte), and `deadline_s`
+bounds a request over all its attempts and back-off sleeps.
 
 options (params.yaml `models.<role>.options`; hashed, in every cache key):
   base_url            server URL, e.g. http://127.0.0.1:8000/v1 (SDK default otherwise)
@@ -17,7 +24,9 @@ exec (params.yaml `exec.roles.<role>`; how it runs, never hashed):
                       AZURE_OPENAI_API_KEY with azure_endpoint); unset -> dummy "EMPTY"
   max_concurrency     requests in flight at once (default 16)
   max_retries         retries per request after the first try (default 5)
-  timeout_s           per-attempt HTTP timeout (default 600)
+  timeout_s           bound on one attempt, start to last byte (default 600)
+  deadline_s          bound on one request over all attempts and waits
+                      (default: timeout_s x (max_retries + 1))
   backoff_base_s, backoff_max_s, max_retry_after_s   retry timing (0.5, 8, 120)
 
 The key is read from the environment at construction and never logged, cached or put in
@@ -39,14 +48,16 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from reasonmed.llm import Completion, OnDone, Request
+from reasonmed.llm import Completion, FatalBackendError, OnDone, Request
 from reasonmed.params import ModelSpec, RunParams, did_you_mean
 
 log = logging.getLogger("reasonmed.llm.openai")
 
 OPTIONS = {"base_url", "azure_endpoint", "azure_api_version", "extra_body", "reasoning_model"}
-EXEC = {"api_key_env", "max_concurrency", "max_retries", "timeout_s", "backoff_base_s",
-        "backoff_max_s", "max_retry_after_s"}
+EXEC = {"api_key_env", "max_concurrency", "max_retries", "timeout_s", "deadline_s",
+        "backoff_base_s", "backoff_max_s", "max_retry_after_s"}
+FATAL = {400: "invalid request", 401: "authentication", 403: "permission",
+         404: "not found (model name or endpoint path?)", 422: "invalid request"}
 KNOWN_OPTIONS = OPTIONS | EXEC
 RETRY_STATUS = {408, 409, 425, 429}  # plus every 5xx
 
@@ -78,6 +89,56 @@ def retry_after_s(headers: Any) -> float | None:
     return None
 
 
+# --- response_format under strict mode -------------------------------------------------
+# OpenAI's structured outputs ("Supported schemas", platform.openai.com/docs/guides/
+# structured-outputs) and Azure OpenAI ("the same subset of the JSON Schema as OpenAI") take, with
+# strict: true, types, enum/const, anyOf, $ref/$defs, description, properties/required/
+# additionalProperties, items, pattern, format (the listed formats), multipleOf/minimum/maximum/
+# exclusive bounds and minItems/maxItems; every object needs additionalProperties false and all
+# its properties required. minLength/maxLength are not in that list (fine-tuned models take none
+# of the constraints; pydantic-ai's OpenAI transformer strips them too, although pydantic-ai
+# issue 7315 reports a live probe that accepted them), so they are dropped and restated in the
+# description, and the client-side check (reasonmed/judging.py) enforces them.
+STRICT_KEYWORDS = frozenset({
+    "type", "description", "enum", "const", "anyOf", "$ref", "$defs", "definitions", "properties",
+    "required", "additionalProperties", "items", "pattern", "format", "multipleOf", "maximum",
+    "exclusiveMaximum", "minimum", "exclusiveMinimum", "minItems", "maxItems"})
+STRICT_FORMATS = frozenset({"date-time", "time", "date", "duration", "email", "hostname", "ipv4",
+                            "ipv6", "uuid"})
+_ANNOTATIONS = frozenset({"title", "$schema", "$id", "$comment", "examples", "default",
+                          "deprecated", "readOnly", "writeOnly"})  # dropped without a note
+AZURE_HOSTS = (".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com")
+
+
+def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` reduced to the subset OpenAI/Azure accept under strict mode (a new dict)."""
+    out: dict[str, Any] = {}
+    notes: list[str] = []
+    for k, v in schema.items():
+        if k not in STRICT_KEYWORDS or (k == "format" and v not in STRICT_FORMATS):
+            if k == "maxLength":
+                notes.append(f"at most {v} characters")
+            elif k == "minLength":
+                notes.append(f"at least {v} characters")
+            elif k not in _ANNOTATIONS:
+                notes.append(f"{k}: {v!r}")
+            continue
+        if k in ("properties", "$defs", "definitions"):
+            v = {name: strict_schema(sub) for name, sub in v.items()}
+        elif k == "items" and isinstance(v, dict):
+            v = strict_schema(v)
+        elif k == "anyOf":
+            v = [strict_schema(sub) for sub in v]
+        out[k] = v
+    if "properties" in out or out.get("type") == "object":
+        out["additionalProperties"] = False
+        out["required"] = list(out.get("properties", {}))
+    if notes:
+        out["description"] = "; ".join([*([out["description"]] if out.get("description") else []),
+                                        *notes])
+    return out
+
+
 class OpenAIBackend:
     def __init__(self, spec: ModelSpec, run: RunParams, exec_opts: dict[str, Any] | None = None):
         exec_opts = dict(exec_opts or {})
@@ -105,6 +166,7 @@ class OpenAIBackend:
         self.concurrency = max(1, int(o.get("max_concurrency", 16)))
         self.max_retries = max(0, int(o.get("max_retries", 5)))
         self.timeout_s = float(o.get("timeout_s", 600))
+        self.deadline_s = float(o.get("deadline_s", self.timeout_s * (self.max_retries + 1)))
         self.backoff_base_s = float(o.get("backoff_base_s", 0.5))
         self.backoff_max_s = float(o.get("backoff_max_s", 8.0))
         self.max_retry_after_s = float(o.get("max_retry_after_s", 120.0))
@@ -148,8 +210,17 @@ class OpenAIBackend:
                   "temperature": r.temperature, "top_p": r.top_p,
                   "max_tokens": r.max_tokens, "seed": r.seed}
         if r.schema is not None:
+            # OpenAI and Azure accept only a subset of JSON Schema under strict mode: send them
+            # strict_schema(); self-hosted servers (vLLM serve, SGLang) get the full schema, which
+            # their grammar engines enforce. The reply is checked against the full one either way.
+            url = (self.options.get("base_url") or os.environ.get("OPENAI_BASE_URL")
+                   or "https://api.openai.com/v1")
+            m = re.match(r"[a-z][a-z0-9+.-]*://(?:[^/@]*@)?([^/:?#]*)", url.lower())
+            host = m.group(1) if m else ""
+            hosted = self.azure or host == "api.openai.com" or host.endswith(AZURE_HOSTS)
             kw["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": "output", "schema": r.schema, "strict": True}}
+                "name": "output", "schema": strict_schema(r.schema) if hosted else r.schema,
+                "strict": True}}
         if self.extra_body:
             kw["extra_body"] = self.extra_body
         return kw
@@ -163,7 +234,11 @@ class OpenAIBackend:
             if code in RETRY_STATUS or code >= 500:
                 raise _Retryable(f"http_{code}", f"HTTP {code}: {e.message}",
                                  retry_after_s(e.response.headers)) from None
-            raise  # 400/401/403/404/422: asking again will not help
+            what = FATAL.get(code, "client error")
+            raise FatalBackendError(self._scrub(
+                f"openai backend, model {self.spec.model!r} at "
+                f"{self.options.get('base_url') or self.options.get('azure_endpoint') or 'api.openai.com'}"
+                f": HTTP {code} ({what}): {e.message}"), code) from None
         except openai.APITimeoutError:
             raise _Retryable("timeout", f"timeout after {self.timeout_s:g} s") from None
         except openai.APIConnectionError as e:
@@ -184,7 +259,7 @@ class OpenAIBackend:
         if fr == "abort":
             raise _Retryable("aborted", "server aborted the request")
         if fr == "content_filter":
-            return Completion("", "error", 0, 0, error="content_filter")
+            return Completion("", "error", 0, 0, error="content_filter", error_kind="content_filter")
         usage = getattr(resp, "usage", None)
         return Completion(text, "length" if fr == "length" else "stop",
                           int(getattr(usage, "prompt_tokens", 0) or 0),
@@ -198,19 +273,36 @@ class OpenAIBackend:
         return d * (1 - 0.25 * self._rng.random())
 
     async def _one(self, client, r: Request) -> Completion:
+        start, kind = time.monotonic(), "error"
         for attempt in range(self.max_retries + 1):
+            left = self.deadline_s - (time.monotonic() - start)
             try:
-                return await self._attempt(client, r)
-            except _Retryable as e:
-                last = f"{e} (after {attempt + 1} attempt(s))"
+                if left <= 0:
+                    raise _Retryable("deadline", f"deadline of {self.deadline_s:g} s passed")
+                # wait_for bounds the attempt start to last byte: the SDK's own timeout is per
+                # read, so a trickling server would otherwise hold a request indefinitely.
+                return await asyncio.wait_for(self._attempt(client, r),
+                                              timeout=min(self.timeout_s, left))
+            except asyncio.TimeoutError:
+                kind, last = "timeout", (f"no complete reply within {min(self.timeout_s, left):g} s"
+                                         f" (after {attempt + 1} attempt(s))")
                 if attempt == self.max_retries:
                     break
+                self.retries[kind] += 1
+                await asyncio.sleep(min(self._delay(attempt, None), max(left, 0)))
+            except _Retryable as e:
+                kind, last = e.kind, f"{e} (after {attempt + 1} attempt(s))"
+                if attempt == self.max_retries or e.kind == "deadline":
+                    break
                 self.retries[e.kind] += 1
-                await asyncio.sleep(self._delay(attempt, e.wait))
+                await asyncio.sleep(min(self._delay(attempt, e.wait),
+                                        max(self.deadline_s - (time.monotonic() - start), 0)))
+            except FatalBackendError:
+                raise
             except Exception as e:  # noqa: BLE001  not worth retrying; never raise for one
-                last = f"{type(e).__name__}: {e}"
+                kind, last = type(e).__name__, f"{type(e).__name__}: {e}"
                 break
-        return Completion("", "error", 0, 0, error=self._scrub(last))
+        return Completion("", "error", 0, 0, error=self._scrub(last), error_kind=kind)
 
     # --- batch ----------------------------------------------------------------------
 

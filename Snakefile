@@ -52,8 +52,10 @@ rule generate_gather:
         paths="data/generate/paths.jsonl",
         ledger="data/generate/ledger.json",
         stats="data/generate/stats.json",
+    log:
+        "work/generate/logs/gather.log",
     threads: R.gather_threads()
     resources:
         **R.gather(),
     shell:
-        "python -m stages.generate gather {input.questions} data/generate --params %s" % PARAMS
+        "python -m stages.generate gather {input.questions} data/generate --params %s 2> {log}" % PARAMS

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from reasonmed.errors import BudgetExceeded
 from reasonmed.records import JsonlWriter, Record
 
 
@@ -28,10 +29,6 @@ class Failure(Record):
     item: str  # the record the request was for (a path id, a row id, ...)
     kind: str  # error class: http_503, timeout, connection, malformed, content_filter, ...
     message: str
-
-
-class BudgetExceeded(RuntimeError):
-    """More requests failed than `exec.max_failure_rate` allows."""
 
 
 class Failures:

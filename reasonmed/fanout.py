@@ -7,7 +7,8 @@ knobs excepted). Any change gives new paths, so a stale shard can never be gathe
 whatever Snakemake's metadata remembers (or forgot); an unchanged input gives the same
 paths, so a killed run finds its finished shards and resumes the rest from the request
 cache. The shard count is part of the path (`3of8`) but not of the digest: resharding
-asks the same requests again and the cache answers them.
+asks the same requests again and the cache answers them. FanoutProgress sums what the shard
+jobs report (reasonmed.llm.report_progress) into one line on the fan-out's terminal.
 
     python -m reasonmed.fanout params.yaml
 """
@@ -18,6 +19,8 @@ import hashlib
 import json
 import shutil
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +88,66 @@ class Layout:
             for d in (WORK / a).glob("*") if (WORK / a).is_dir() else []:
                 if d.is_dir() and d.name != keep:
                     shutil.rmtree(d, ignore_errors=True)
+
+
+class FanoutProgress:
+    """The fan-out's overall line: paths done of the total (cache hits count as done),
+    tokens/s and an ETA from the rate over the last `window_s` seconds, shown only once the
+    rate has settled (a minute of generation, or a tenth of the work)."""
+
+    def __init__(self, label: str, folder: Path, total: int, every_s: float = 10.0,
+                 window_s: float = 60.0, out=None, already: int = 0):
+        """`already`: paths in shard files a resumed run finds finished (not rerun)."""
+        self.label, self.folder, self.total, self.already = label, Path(folder), total, already
+        self.every_s, self.window_s = max(every_s, 0.5), window_s
+        self.out = out or sys.stderr
+        self.samples: list[tuple[float, int, int]] = []  # (time, done, tokens)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def read(self) -> tuple[int, int]:
+        done = tokens = 0
+        for f in self.folder.glob("*.progress"):
+            for line in f.read_text(encoding="utf-8").splitlines():
+                parts = line.split()
+                if len(parts) == 2 and all(x.isdigit() for x in parts):  # a torn last line waits
+                    done += int(parts[0])
+                    tokens += int(parts[1])
+        return min(self.already + done, self.total), tokens
+
+    def line(self, now: float, done: int, tokens: int) -> str:
+        self.samples.append((now, done, tokens))
+        t0, d0, k0 = next(((t, d, k) for t, d, k in self.samples if now - t <= self.window_s),
+                          self.samples[0])
+        span = max(now - t0, 1e-9)
+        first = self.samples[0]
+        settled = now - first[0] >= self.window_s or done - first[1] >= self.total / 10
+        rate = (done - d0) / span
+        if done >= self.total:
+            eta = "done"
+        elif settled and rate > 0:
+            eta = "ETA " + time.strftime("%H:%M:%S", time.gmtime((self.total - done) / rate))
+        else:
+            eta = "ETA (settling)"
+        return (f"{self.label}: {done}/{self.total} paths ({100 * done / max(self.total, 1):.0f}%)"
+                f" | {(tokens - k0) / span:.1f} tok/s | {eta}")
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every_s):
+            print(self.line(time.monotonic(), *self.read()), file=self.out, flush=True)
+
+    def __enter__(self) -> FanoutProgress:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for f in self.folder.glob("*.progress"):
+            f.unlink()
+        self.samples = [(time.monotonic(), self.already, 0)]
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        print(self.line(time.monotonic(), *self.read()), file=self.out, flush=True)
 
 
 if __name__ == "__main__":

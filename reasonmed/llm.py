@@ -20,11 +20,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
+from reasonmed import errors
 from reasonmed.cache import Cache, request_key, resolve_revision
 from reasonmed.faults import hold
 from reasonmed.params import ModelSpec, RunParams
@@ -75,13 +79,8 @@ class Completion:
         return self.finish_reason == "error"
 
 
-class FatalBackendError(RuntimeError):
-    """A failure no retry can mend (authentication, permission, unknown model, invalid
-    request): the stage stops at the first one with this message, no traceback."""
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.status = status
+# Re-exported: backends raise it, stages' callers catch it.
+FatalBackendError = errors.FatalBackendError
 
 
 # Called once per backend batch with (request index, completion) pairs: the request cache
@@ -191,6 +190,17 @@ class Progress:
                 f"| ETA {eta_s}")
 
 
+def report_progress(job: str | None, done: int, tokens: int = 0) -> None:
+    """Append `done tokens` to $REASONMED_PROGRESS_DIR/<job>.progress when a supervisor (the
+    generate fan-out) asked for it: the shard jobs run under Snakemake, whose terminal is
+    not theirs, so the fan-out sums these files into one line on the terminal that runs
+    `dvc repro`. An append per backend batch; never part of any artifact."""
+    folder = os.environ.get("REASONMED_PROGRESS_DIR")
+    if folder and done:
+        with open(Path(folder) / f"{job or 'llm'}.progress", "a", encoding="utf-8") as f:
+            f.write(f"{done} {tokens}\n")
+
+
 # --- the interface -------------------------------------------------------------------
 
 
@@ -257,6 +267,7 @@ class LLM:
         misses = [i for i, c in enumerate(results) if c is None]
         row.requests += len(requests)
         row.cache_hits += len(requests) - len(misses)
+        report_progress(self.cache.job, len(requests) - len(misses))
         if misses:
             prog = Progress(f"{self.stage}[{self.role}]", len(misses), self.run.progress_every_s)
 
@@ -273,7 +284,9 @@ class LLM:
                     row.new_completion_tokens += c.completion_tokens
                 self.cache.put_many(done)  # one transaction per backend batch
                 hold(f"after_commit:{self._batches}", self.cache.job)
-                prog.update(len(batch), sum(c.completion_tokens for _, c in batch))
+                tokens = sum(c.completion_tokens for _, c in batch)
+                prog.update(len(batch), tokens)
+                report_progress(self.cache.job, len(batch), tokens)
 
             backend = self.backend
             t0 = time.monotonic()
@@ -297,22 +310,42 @@ class LLM:
             self._backend = None
 
 
-def main() -> None:
-    from reasonmed.params import load_run, model_spec
-    ap = argparse.ArgumentParser(description="Ask one role's model a question (smoke test).")
-    ap.add_argument("role")
+def main(argv: list[str] | None = None) -> None:
+    """python -m reasonmed.llm verifier "Is aspirin an NSAID?" --seed 3"""
+    import random
+
+    from reasonmed.params import load_models, load_run, model_spec
+
+    params = "params.yaml"
+    if argv is None and "--params" in sys.argv:
+        params = sys.argv[sys.argv.index("--params") + 1]
+    try:
+        roles = ", ".join(load_models(params))
+    except (SystemExit, OSError):
+        roles = f"(unreadable: {params})"
+    ap = argparse.ArgumentParser(
+        description="Ask one role's model a question (smoke test). Each call draws a fresh "
+                    "sample unless --seed is given; the request cache keeps every answer.",
+        epilog=f"roles in {params}: {roles}")
+    ap.add_argument("role", help="a role under `models`")
     ap.add_argument("prompt")
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--temperature", type=float, default=0.7)
+    ap.add_argument("--seed", type=int, help="sampling seed: the same seed gives the same "
+                    "(cached) answer; default: a new one per call (T > 0)")
     ap.add_argument("--params", default="params.yaml")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     run = load_run(a.params)
+    # The seed is part of the cache key: without one, a sampled (T > 0) request gets a new
+    # seed per call, so asking again samples again instead of replaying the cached answer.
+    seed = a.seed if a.seed is not None else (0 if a.temperature == 0 else random.randrange(2**31))
     llm = LLM(a.role, model_spec(a.role, a.params), run, stage="cli")
     [c] = llm.generate([Request.chat(None, a.prompt, temperature=a.temperature,
-                                     max_tokens=a.max_tokens)])
+                                     max_tokens=a.max_tokens, seed=seed)])
     print(c.text)
-    print(json.dumps(llm.ledger.to_list(), indent=2))
+    print(f"(seed {seed})", file=sys.stderr)
+    print(json.dumps(llm.ledger.run_list(), indent=2))
 
 
 if __name__ == "__main__":

@@ -137,6 +137,19 @@ def load(section: str, model: type[S], path: str | os.PathLike = DEFAULT_PARAMS)
         raise _invalid(path, section, e, fields) from None
 
 
+def load_entry(section: str, name: str, model: type[S], path: str | os.PathLike = DEFAULT_PARAMS) -> S:
+    """One named entry of a section of entries (`benchmarks`, `external`), validated with
+    `source: <name>`; an unknown name gets a did-you-mean."""
+    specs = read_params(path).get(section) or {}
+    if name not in specs:
+        raise SystemExit(f"{path}: no entry '{name}' under `{section}`{did_you_mean(name, set(specs))}")
+    trace(f"{section}.{name}")
+    try:
+        return model.model_validate({"source": name, **(specs[name] or {})})
+    except ValidationError as e:
+        raise SystemExit(f"{path}: {section}.{name} is invalid: {e}") from None
+
+
 def load_run(path: str | os.PathLike = DEFAULT_PARAMS, job: str | None = None, *,
              seed: bool = True) -> RunParams:
     """`run.seed` + the global `exec` knobs; sets the offline env vars. `seed=False`: the

@@ -171,20 +171,47 @@ LOADER_LAYOUTS = {"medqa": (MEDQA,), "medmcqa": (MEDMCQA,),
                   "pubmedqa": (PUBMEDQA_HF, PUBMEDQA_FLAT), "mmlu": (MMLU_HF, MMLU_FLAT)}
 
 
-class SourceSpec(Section):
-    """One source of questions: where the records are and how to read them."""
+class CollectChecks(Checks):
+    """The record checks and caps of the `collect` section, for the other stages that read
+    files with collect's readers (benchmark, external): the same caps for every record."""
+
+    model_config = {"extra": "ignore", "frozen": True}
+
+
+class FileSpec(Section):
+    """Where a set of records is: a local file (any of FORMATS) or a hub dataset."""
 
     source: str  # name in records, stats and rejects (e.g. medqa, mmlu_anatomy)
     kind: Literal["hf", "local"]
     split: str  # recorded split; for `hf` also the split loaded (slices like train[:100] work)
-    loader: str | None = None  # one of LOADERS
-    fields: Fields | None = None
     path: str | None = None  # local: file path (relative to the working directory)
     format: FileFormat = "auto"  # local; auto = by suffix (FORMATS)
     csv_header: list[str] | None = None  # CSV/TSV without a header row: its column names
     dataset: str | None = None  # hf: hub id
     config: str | None = None  # hf: config name
     revision: str | None = None  # hf: pin a commit for reproducibility
+
+    @model_validator(mode="after")
+    def _where(self) -> FileSpec:
+        where = f"source '{self.source}'"
+        if self.kind == "local" and not self.path:
+            raise ValueError(f"{where}: kind local needs `path`")
+        if self.kind == "hf" and not self.dataset:
+            raise ValueError(f"{where}: kind hf needs `dataset`")
+        if self.csv_header is not None and len(set(self.csv_header)) != len(self.csv_header):
+            raise ValueError(f"{where}: `csv_header` names a column twice")
+        return self
+
+    def columns(self) -> set[str] | None:
+        """Top-level columns a reader needs (None: all): a Parquet file reads only these."""
+        return None
+
+
+class SourceSpec(FileSpec):
+    """One source of questions: where the records are and how to read them."""
+
+    loader: str | None = None  # one of LOADERS
+    fields: Fields | None = None
     allow_empty: bool = False  # collect: a source with no valid record is an error unless set
 
     @model_validator(mode="after")
@@ -195,16 +222,13 @@ class SourceSpec(Section):
         if self.loader is not None and self.loader not in LOADERS:
             known = ", ".join(LOADERS)
             raise ValueError(f"{where}: unknown loader '{self.loader}' (known: {known})")
-        if self.kind == "local" and not self.path:
-            raise ValueError(f"{where}: kind local needs `path`")
-        if self.kind == "hf" and not self.dataset:
-            raise ValueError(f"{where}: kind hf needs `dataset`")
-        if self.csv_header is not None and len(set(self.csv_header)) != len(self.csv_header):
-            raise ValueError(f"{where}: `csv_header` names a column twice")
         return self
 
     def layouts(self) -> tuple[Fields, ...]:
         return (self.fields,) if self.fields is not None else LOADER_LAYOUTS[self.loader]
+
+    def columns(self) -> set[str] | None:
+        return {p for f in self.layouts() for path in f.paths() for p in (path, path.split(".")[0])}
 
 
 class Bad(Exception):
@@ -412,13 +436,14 @@ def _type(v: Any) -> str:
     return type(v).__name__
 
 
-def _absent(v: Any) -> bool:
+def absent(v: Any) -> bool:
+    """A get_path result that is no value: the path is missing, or it holds null."""
     return v is _MISSING or v is None
 
 
 def _question(rec: dict, f: Fields, ctx: _Ctx) -> str:
     v = get_path(rec, f.question)
-    if _absent(v):
+    if absent(v):
         raise Bad("question", "missing", "missing")
     if not isinstance(v, str):
         raise Bad("question", f"expected a string, got {_type(v)}", "type")
@@ -444,12 +469,12 @@ def _options(rec: dict, f: Fields, ctx: _Ctx) -> list[tuple[str | None, str]]:
         return [(None, o) for o in f.fixed_options]
     if isinstance(f.options, list):  # one column per option; a wide table pads with nulls
         vals = [get_path(rec, c) for c in f.options]
-        while vals and (_absent(vals[-1]) or vals[-1] == ""):
+        while vals and (absent(vals[-1]) or vals[-1] == ""):
             vals.pop()
         pairs: list[tuple[str | None, Any]] = [(None, v) for v in vals]
     else:
         v = get_path(rec, f.options)
-        if _absent(v):
+        if absent(v):
             raise Bad("options", "missing", "missing")
         if isinstance(v, str) and v.lstrip()[:1] in ("[", "{"):  # JSON text (a CSV cell)
             if len(v) > ctx.checks.max_record_bytes:
@@ -485,7 +510,7 @@ def _options(rec: dict, f: Fields, ctx: _Ctx) -> list[tuple[str | None, str]]:
     out = []
     for i, (k, x) in enumerate(pairs):
         name = k if k is not None else LETTERS[i]
-        if _absent(x):
+        if absent(x):
             raise Bad("options", f"option {name} is missing (null) but a later option is set",
                       "options_gap")
         text = ctx.scalar(x, "options", f"option {name}")
@@ -499,7 +524,7 @@ def _gold(v: Any, fmt: str, opts: list[tuple[str | None, str]], ctx: _Ctx) -> in
     """Position of the gold option."""
     n = len(opts)
     span = f"A-{LETTERS[n - 1]}"
-    if _absent(v):
+    if absent(v):
         raise Bad("answer", "missing", "missing")
     if isinstance(v, float):
         if not math.isfinite(v):
@@ -562,7 +587,7 @@ def _context(rec: dict, f: Fields, ctx: _Ctx) -> str | None:
     if f.context is None:
         return None
     v = get_path(rec, f.context)
-    if _absent(v):
+    if absent(v):
         return None
     if isinstance(v, str):
         v = _paragraphs(v)
@@ -582,8 +607,8 @@ def _name(rec: dict, path: str | None, default: str, field: str, ctx: _Ctx) -> s
     v = get_path(rec, path)
     s = ctx.text(v, field, cap=ID_CHARS).strip() if isinstance(v, str) else ""
     if not s:
-        raise Bad(field, "missing" if _absent(v) else f"expected a non-empty string, got "
-                  f"{_show(v)}", "missing" if _absent(v) else "type")
+        raise Bad(field, "missing" if absent(v) else f"expected a non-empty string, got "
+                  f"{_show(v)}", "missing" if absent(v) else "type")
     return s
 
 
@@ -595,7 +620,7 @@ def source_id(rec: dict, f: Fields, index: int, ctx: _Ctx | None = None) -> str:
     v = get_path(rec, f.id)
     s = ctx.scalar(v, "id", "id", cap=ID_CHARS)
     if s is None or not s.strip():
-        missing = _absent(v) or v == ""
+        missing = absent(v) or v == ""
         raise Bad("id", "missing" if missing else f"expected a string or integer, got {_type(v)}",
                   "missing" if missing else "type")
     return s.strip()
@@ -634,7 +659,7 @@ def _build(rec: dict, f: Fields, *, source: str, split: str, sid: str, ctx: _Ctx
     letter = LETTERS[gold]
     if f.answer_text is not None:  # a second opinion on the gold, when the data has one
         t = get_path(rec, f.answer_text)
-        if not _absent(t):
+        if not absent(t):
             s = ctx.scalar(t, "answer_text", "gold text")
             if s is None or normalise_text(s) != normalise_text(options[letter]):
                 raise Bad("answer_text", f"gold text {_show(s if s is not None else t)} differs "
@@ -889,7 +914,7 @@ def _batch_dicts(batch: Any) -> list[dict]:
     return [dict(zip(names, row)) for row in zip(*cols)]
 
 
-def _parquet_rows(path: Path, label: str, spec: SourceSpec, checks: Checks) -> Iterator[Row]:
+def _parquet_rows(path: Path, label: str, spec: FileSpec, checks: Checks) -> Iterator[Row]:
     import pyarrow.parquet as pq
 
     try:
@@ -899,10 +924,9 @@ def _parquet_rows(path: Path, label: str, spec: SourceSpec, checks: Checks) -> I
         raise SystemExit(f"collect source '{spec.source}': {label} is not a Parquet file: "
                          f"{e}") from None
     names = schema.names
-    wanted = {p for f in spec.layouts() for path_ in f.paths() for p in (path_,
-                                                                         path_.split(".")[0])}
+    wanted = spec.columns()
     # read only the columns a mapping can use (all when none is there: rejects say why)
-    columns = [c for c in names if c in wanted] or names
+    columns = [c for c in names if wanted is None or c in wanted] or names
     try:
         deep = 1 + max((_arrow_depth(schema.field(c).type) for c in columns), default=0)
     except RecursionError:
@@ -995,7 +1019,7 @@ def _csv_rows(path: Path, label: str, name: str, checks: Checks, delimiter: str,
     return rows()
 
 
-def _hf_rows(spec: SourceSpec) -> Iterator[Row]:
+def _hf_rows(spec: FileSpec) -> Iterator[Row]:
     try:
         import datasets  # heavy: only when a hub source is configured
 
@@ -1010,7 +1034,7 @@ def _hf_rows(spec: SourceSpec) -> Iterator[Row]:
     return ((f"{label}:{i}", rec) for i, rec in enumerate(ds))
 
 
-def _io_guard(spec: SourceSpec, rows: Iterator[Row]) -> Iterator[Row]:
+def _io_guard(spec: FileSpec, rows: Iterator[Row]) -> Iterator[Row]:
     """A read error in the middle of a file stops the stage with the source's name."""
     try:
         yield from rows
@@ -1022,7 +1046,7 @@ def _io_guard(spec: SourceSpec, rows: Iterator[Row]) -> Iterator[Row]:
 FORMAT_NAMES = [f for f in get_args(FileFormat) if f != "auto"]
 
 
-def open_rows(spec: SourceSpec, checks: Checks = DEFAULT_CHECKS) -> Iterator[Row]:
+def open_rows(spec: FileSpec, checks: Checks = DEFAULT_CHECKS) -> Iterator[Row]:
     """Check the whole file now (so a bad path fails at start-up); stream records later."""
     if spec.kind == "hf":
         return _hf_rows(spec)
@@ -1094,7 +1118,7 @@ def load_source(spec: SourceSpec, checks: Checks = DEFAULT_CHECKS) -> Iterator[Q
 
 
 def require_valid(spec: SourceSpec, items: Iterable[Question | Reject],
-                  what: str = "source") -> Iterator[Question | Reject]:
+                  what: str = "collect source") -> Iterator[Question | Reject]:
     """Pass records through; once exhausted, a source without one valid record stops the
     stage naming it and its top reject reasons, unless the spec sets `allow_empty`."""
     n = ok = 0
@@ -1117,7 +1141,7 @@ def require_valid(spec: SourceSpec, items: Iterable[Question | Reject],
     else:
         top = "; ".join(f"{k} x{c} (e.g. {example[k][:100]})" for k, c in reasons.most_common(3))
         detail = f"all {n} records were rejected; top reasons: {top}"
-    raise SystemExit(f"collect {what} '{spec.source}' ({where}) has no valid record: {detail}. "
+    raise SystemExit(f"{what} '{spec.source}' ({where}) has no valid record: {detail}. "
                      "Fix the file or its `fields:` mapping, or set `allow_empty: true` on it")
 
 

@@ -2,9 +2,11 @@
 
 What a stage writes splits in two:
 
-- artifacts (DVC outs and metrics): `stats.json` (counts and rates) and `ledger.json`
-  (requests and tokens per role). Pure functions of the stage's inputs: a cold run, a warm
-  rerun and a resumed run write the same bytes.
+- artifacts: `metrics.json` (the DVC metric: a handful of headline counts and rates a
+  change can move, so `dvc exp show` and `dvc metrics diff` read at a glance), `stats.json`
+  (every count, a plain DVC out) and `ledger.json` (requests and tokens per role). Pure
+  functions of the stage's inputs: a cold run, a warm rerun and a resumed run write the
+  same bytes.
 - the run log, `work/runs/<job>.json`: wall time, cache hits, model calls, load and
   generation seconds, devices. It describes one execution, so it is never a DVC out and
   nothing reads it as an input.
@@ -23,7 +25,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from reasonmed.llm import Ledger
 from reasonmed.records import write_json
 
 RUNS = Path("work/runs")
@@ -38,14 +39,21 @@ class StageRun:
 
     def __init__(self, job: str, log_level: str = "INFO"):
         self.job, self.t0 = job, time.monotonic()
+        # Library progress bars (weight loading, dataset maps, hub downloads) are noise in a
+        # DAG's log: the stages report their own progress lines. Set before the libraries
+        # make a bar (tqdm reads TQDM_DISABLE per bar; the hub reads its variable at import).
+        os.environ.setdefault("TQDM_DISABLE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         logging.basicConfig(level=getattr(logging, log_level, logging.INFO), format="%(message)s")
 
-    def finish(self, out: Path | None, stats: dict[str, Any] | None,
-               ledgers: Ledger | Iterable[Ledger] | None = None, *,
-               ledger_rows: list[dict] | None = None, run_rows: list[dict] | None = None,
-               **run_extra: Any) -> None:
-        """Write out/stats.json and out/ledger.json (artifacts) and the run log."""
-        if isinstance(ledgers, Ledger):
+    def finish(self, out: Path | None, stats: dict[str, Any] | None, ledgers=None, *,
+               headline: dict[str, Any] | None = None, ledger_rows: list[dict] | None = None,
+               run_rows: list[dict] | None = None, **run_extra: Any) -> None:
+        """Write out/metrics.json (`headline`), out/stats.json and out/ledger.json
+        (artifacts) and the run log. `ledgers`: one reasonmed.llm.Ledger or several
+        (duck-typed: this module stays free of the LLM code, so stages without a model do
+        not depend on it)."""
+        if hasattr(ledgers, "to_list"):
             ledgers = [ledgers]
         ledgers = list(ledgers or [])
         if ledger_rows is None and ledgers:
@@ -53,6 +61,8 @@ class StageRun:
         if run_rows is None:
             run_rows = [r for lg in ledgers for r in lg.run_list()]
         if out is not None:
+            if headline is not None:
+                write_json(out / "metrics.json", headline)
             if stats is not None:
                 write_json(out / "stats.json", stats)
             if ledger_rows is not None:
@@ -62,6 +72,30 @@ class StageRun:
             "model_calls": sum(r.get("model_calls", 0) for r in run_rows),
             "cache_hits": sum(r.get("cache_hits", 0) for r in run_rows),
             "roles": run_rows, **run_extra})
+
+
+def pick(stats: dict[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    """The headline: `keys` (dotted paths into `stats`) as a nested dict; a path that is
+    absent is left out (a tier with no question, a role that made no request)."""
+    out: dict[str, Any] = {}
+    for key in keys:
+        v: Any = stats
+        for part in key.split("."):
+            if not isinstance(v, dict) or part not in v:
+                break
+            v = v[part]
+        else:
+            node = out
+            *parents, last = key.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[last] = v
+    return out
+
+
+def rate(n: int | float, d: int | float) -> float | None:
+    """n / d rounded for a metrics file; None when d is 0 (no rate, not a zero rate)."""
+    return round(n / d, 4) if d else None
 
 
 def token_totals(rows: Iterable[dict]) -> dict[str, int]:
@@ -83,8 +117,7 @@ def entry(main: Callable[[], object]) -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     name = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] else "stage"
-    from reasonmed.failures import BudgetExceeded
-    from reasonmed.llm import FatalBackendError
+    from reasonmed.errors import BudgetExceeded, FatalBackendError
 
     try:
         code = main()

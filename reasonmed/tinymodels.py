@@ -200,7 +200,9 @@ def reply_for(contract: str, v: dict, letter: str, rng) -> str:
     if contract == "evaluate":
         return f"{cot} The answer is {letter}."
     if contract == "summarize":
-        return f"The answer is {letter}. {named} explains the {v['complaint']}."
+        # No option text after the letter: a tiny model names one of the synthetic
+        # diagnoses, which contradicts the real option and leaves strict with no answer.
+        return f"The answer is {letter}. The {v['complaint']} with {v['finding']} supports it."
     if contract == "verify":
         ok = letter == v["gold"]
         return json.dumps({"verdict": "Correct" if ok else "Error", "reason": REASONS[0 if ok else 1]})
@@ -260,6 +262,9 @@ def train_replies(model, tokenizer, docs: list[tuple[str, str]], p: Params, seed
     batches = [order[i:i + bs] for i in range(0, len(order), bs)]
     rng = random.Random(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=p.learning_rate)
+    # Linear decay to 0 (and clipped gradients): at a constant rate the last few batches
+    # decide the final weights, and whether a model follows its contract swung with the seed.
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1 - s / max(p.contract_steps, 1))
     model.train()
     losses = []
     for step in range(p.contract_steps):
@@ -275,7 +280,9 @@ def train_replies(model, tokenizer, docs: list[tuple[str, str]], p: Params, seed
             labels[r, n_prompt:len(x)] = x[n_prompt:]
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        sched.step()
         opt.zero_grad()
         losses.append(round(loss.item(), 4))
     model.eval()

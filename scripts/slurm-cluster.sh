@@ -45,11 +45,18 @@ die() { say "error: $*"; exit 1; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
+live() {  # a process that runs: not gone, not a zombie (a container's init may reap late)
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [[ ${stat%% *} != Z ]]
+}
+
 pid_of() {  # the live pid of a daemon from its pid file, or nothing
     local f=${PIDFILE[$1]} pid
     [[ -s $f ]] || return 0
     pid=$(tr -dc 0-9 <"$f")
-    [[ -n $pid && -r /proc/$pid/comm ]] || return 0
+    [[ -n $pid ]] && live "$pid" || return 0
     # a recycled pid is not our daemon (comm is cut to 15 characters)
     [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "${1:0:15}" ]] && echo "$pid"
     return 0
@@ -227,7 +234,8 @@ wait_ready() {
         state=$(timeout 5 sinfo -h -o %T 2>/dev/null | head -1 || true)
         registered=$(timeout 5 sacctmgr -n -P show cluster format=cluster 2>/dev/null \
                      | grep -x "$CLUSTER" || true)
-        if [[ $state == idle* && -n $registered ]]; then return 0; fi
+        # up and responding (a busy node is mixed or allocated; `idle*` does not respond)
+        if [[ $state =~ ^(idle|mixed|allocated|completing)$ && -n $registered ]]; then return 0; fi
         # a node left down/drained by an earlier run comes back
         if [[ $state == down* || $state == drain* ]]; then
             scontrol update nodename="$(hostname -s)" state=resume >/dev/null 2>&1 || true
@@ -265,10 +273,10 @@ stop_one() {  # TERM, wait, KILL: whatever state the daemon is in
     if [[ -n $pid ]]; then
         kill -TERM "$pid" 2>/dev/null || true
         for ((i = 0; i < 150; i++)); do
-            [[ -d /proc/$pid ]] || break
+            live "$pid" || break
             sleep 0.1
         done
-        if [[ -d /proc/$pid ]]; then
+        if live "$pid"; then
             say "$d ($pid) ignored SIGTERM for 15 s: SIGKILL"
             kill -KILL "$pid" 2>/dev/null || true
             sleep 0.2

@@ -17,7 +17,9 @@ data/rank/{scores,chosen}.jsonl, data/refine/chosen.jsonl, data/optimize/chosen.
 data/summarize/summaries.jsonl and every stage's ledger.json.
 Writes data/assemble/: datasets/{reasonmed,cotmed,responsemed}.jsonl (the released columns
 instruction/input/output plus id and question_id), datasets/*.parquet (the same rows plus
-full provenance), accounting.jsonl (one line per collected question: in the datasets or
+full provenance), datasets/trl/*.jsonl (the same rows as TRL conversational
+prompt-completion examples: `SFTTrainer(train_dataset=load_dataset("json", data_files=...))`
+trains on them as is), accounting.jsonl (one line per collected question: in the datasets or
 dropped, with the reason), stats.json, costs.json and DATA_CARD.md.
 
     python -m stages.assemble --params params.yaml --out data/assemble
@@ -41,6 +43,7 @@ import pyarrow.parquet as pq
 from pydantic import field_validator
 
 from reasonmed import cost
+from reasonmed.conversation import Row, to_conversation
 from reasonmed.params import Section, load
 from reasonmed.prompting import format_options
 from reasonmed.records import (
@@ -56,10 +59,12 @@ from reasonmed.records import (
     read_jsonl,
     write_json,
 )
-from reasonmed.stage import StageRun, entry
+from reasonmed.stage import StageRun, entry, pick
 from reasonmed.streams import join_by_question
 
 log = logging.getLogger("reasonmed.assemble")
+# The DVC metric (metrics.json): the few counts and rates a change can move.
+HEADLINE = ("rows.reasonmed", "questions_in_datasets", "questions_dropped")
 
 VARIANTS = ("reasonmed", "cotmed", "responsemed")
 TIERS = ("easy", "medium", "difficult", "unrouted")
@@ -533,10 +538,12 @@ class DatasetWriter:
 
     def __enter__(self) -> DatasetWriter:
         self._stack = contextlib.ExitStack().__enter__()
-        self.jsonl, self.parquet = {}, {}
+        self.jsonl, self.parquet, self.trl = {}, {}, {}
         for v in VARIANTS:
             tmp = self._stack.enter_context(atomic_path(self.folder / f"{v}.jsonl"))
             self.jsonl[v] = self._stack.enter_context(open(tmp, "w", encoding="utf-8"))
+            tmp = self._stack.enter_context(atomic_path(self.folder / "trl" / f"{v}.jsonl"))
+            self.trl[v] = self._stack.enter_context(open(tmp, "w", encoding="utf-8"))
             tmp = self._stack.enter_context(atomic_path(self.folder / f"{v}.parquet"))
             w = pq.ParquetWriter(tmp, PROVENANCE, compression=self.p.parquet_compression)
             self.parquet[v] = self._stack.enter_context(contextlib.closing(w))
@@ -550,6 +557,9 @@ class DatasetWriter:
             head = f'{{"id": {_enc(r["id"])}{head_q}, "output": '
             for v, text in outputs(cot, response, self.p.joiner).items():
                 self.jsonl[v].write(head + _enc(text) + "}\n")
+                # what SFTTrainer takes as is, through the converter the sft stage trains with
+                conv = to_conversation(Row(instruction=instr, output=text))
+                self.trl[v].write(json.dumps({"id": r["id"], **conv}, ensure_ascii=False) + "\n")
                 self.outs[v].append(text)
             self.buf.append({"question_id": q.id, "instruction": instr, "input": "", **r})
             self.count += 1
@@ -632,7 +642,7 @@ def main(argv: list[str] | None = None) -> None:
     st = tally.stats(rows)
     collect = json.loads(src["collect_stats"].read_text()) if src["collect_stats"].exists() else {}
     write_json(out / "costs.json", costs)
-    job.finish(out, st)
+    job.finish(out, st, headline={**pick(st, HEADLINE), "cost_usd": costs["total"]["usd"]})
     with atomic_path(out / "DATA_CARD.md") as tmp:
         tmp.write_text(render_card(st, tally, costs, collect, p), encoding="utf-8")
     log.info("assemble: %d rows per variant from %d of %d questions (%s dropped)",

@@ -7,8 +7,9 @@ per record, in source order and file order:
                    traceback; caps and cleaning in params `collect.max_*` and
                    `collect.drop_filler_options`. A source or eval set with no valid record
                    stops the stage naming it and its top reject reasons (unless `allow_empty`)
-  2. decontaminate word n-gram overlap with the evaluation test sets
-                   (`collect.decontaminate.sets`) >= threshold -> removed
+  2. decontaminate word n-gram overlap with the evaluation benchmarks (params `benchmarks`,
+                   normalised by the benchmark stage into data/benchmarks/) >= threshold
+                   -> removed
   3. deduplicate   same question id (exact) or MinHash-LSH Jaccard >= threshold (near)
                    against the questions kept so far -> removed; the first one stays
 Writes OUT/questions.jsonl, OUT/rejects.jsonl, OUT/report.json (every removed record with
@@ -33,10 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
-from reasonmed.params import DEFAULT_PARAMS, Section, load, load_run
+from reasonmed import benchmarks
+from reasonmed.params import DEFAULT_PARAMS, Section, load, load_run, read_params, trace
 from reasonmed.records import JsonlWriter, Question, Reject, normalise_text, write_json
 from reasonmed.sources import PROVENANCE, Checks, SourceSpec, load_source, require_valid
-from reasonmed.stage import StageRun, entry
+from reasonmed.stage import StageRun, entry, pick
+
+# The DVC metric (metrics.json): the few counts and rates a change can move.
+HEADLINE = ("total.in", "total.kept", "total.rejected", "total.duplicate", "total.contaminated")
 
 
 class Dedup(Section):
@@ -46,7 +51,7 @@ class Dedup(Section):
 
 
 class Decontaminate(Section):
-    sets: list[SourceSpec]  # evaluation test sets, same spec format as `sources`
+    # against every benchmark of params `benchmarks` (data/benchmarks/, the benchmark stage)
     ngram: int  # words per n-gram; a shorter text is one whole gram
     threshold: float  # fraction of a question's n-grams found in the eval sets
 
@@ -262,20 +267,24 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--params", default=DEFAULT_PARAMS)
     ap.add_argument("--out", default="data/collect")
+    ap.add_argument("--benchmarks", default="data/benchmarks", help="the benchmark stage's folder")
     a = ap.parse_args(argv)
     st = StageRun("collect", load_run(a.params, seed=False).log_level)  # offline env first
     p = load("collect", Params, a.params)
     # opens every file now, so bad paths fail first; a source with no valid record stops
     # the stage once read (before anything is renamed into place)
     sources = [require_valid(s, load_source(s, p)) for s in p.sources]
-    evals = [require_valid(s, load_source(s, p), "decontamination set")
-             for s in p.decontaminate.sets]
+    names = list(read_params(a.params).get("benchmarks") or {})
+    trace("benchmarks")
+    if not names:
+        raise SystemExit(f"{a.params}: `benchmarks` is empty: nothing to decontaminate against")
+    evals = [benchmarks.read(a.benchmarks, n) for n in names]
     out = Path(a.out)
     with JsonlWriter(out / "questions.jsonl") as qw, JsonlWriter(out / "rejects.jsonl") as rw:
         res = run(itertools.chain(*sources), itertools.chain(*evals), p,
                   sink=lambda r: (qw if isinstance(r, Question) else rw).write(r))
     write_json(out / "report.json", res.report)
-    st.finish(out, res.stats)
+    st.finish(out, res.stats, headline=pick(res.stats, HEADLINE))
     print(f"collect: {res.stats['total']} -> {out}", file=sys.stderr)
 
 

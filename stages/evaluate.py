@@ -1,8 +1,9 @@
 """evaluate: accuracy of one model on the medical QA benchmarks, scored two labelled ways.
 
-Reads the benchmark test sets (params `evaluate.benchmarks`: collect-style source specs
-plus `name`, `subject`, `limit`), asks the model under evaluation -- a role under `models`
-(`student` = the SFT base) or a checkpoint folder (data/sft/<variant>/model) -- for one
+Reads every benchmark of params `benchmarks` (normalised by the benchmark stage into
+data/benchmarks/<name>.jsonl, columns stamped; at most `limit` items per column, a seeded
+sample), asks one row of `evaluate.models` -- a role under `models` (`student` = the SFT
+base, the baselines) or a checkpoint folder (data/sft/<variant>/model) -- for one
 chain-of-thought answer per question with the HuatuoGPT-o1 prompt and sampling
 (METHOD.md 10.2), and scores every output twice:
 
@@ -20,9 +21,10 @@ chain-of-thought answer per question with the HuatuoGPT-o1 prompt and sampling
 
 Results are reported per column (a benchmark, or one MMLU subject), per benchmark and in
 total, with percentile-bootstrap confidence intervals. Writes predictions.jsonl (one row
-per item), metrics.json, stats.json and ledger.json.
+per item), results.json (every column, both scorers, CIs and counts), metrics.json (the DVC
+metric: total accuracies only), stats.json and ledger.json, and prints the results table.
 
-    python -m stages.evaluate --model agent1 --name agent1 --out data/evaluate/agent1
+    python -m stages.evaluate --model agent1 --name baseline_agent1 --out data/evaluate/baseline_agent1
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from itertools import islice
@@ -39,30 +42,40 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, PositiveInt
 
-from reasonmed import answers
+from reasonmed import answers, benchmarks
+from reasonmed.benchmarks import column_of
+from reasonmed.bootstrap import interval, resample_means
 from reasonmed.failures import Failures
 from reasonmed.llm import LLM, Request
-from reasonmed.params import ModelSpec, Section, load, load_models, load_run, model_spec
+from reasonmed.params import (
+    ModelSpec,
+    Section,
+    load,
+    load_models,
+    load_run,
+    model_spec,
+    read_params,
+    trace,
+)
 from reasonmed.prompting import format_options, load_prompt
 from reasonmed.records import JsonlWriter, Question, Record, Reject, read_jsonl, write_json
 from reasonmed.seeds import path_seed
-from reasonmed.sources import SourceSpec, load_source
 from reasonmed.stage import StageRun, entry, token_totals
 
 log = logging.getLogger("reasonmed.evaluate")
 
 
-class Benchmark(SourceSpec):
-    """A collect-style source spec plus how it is reported and sampled."""
+class EvalModel(Section):
+    """One row of the main results table (an entry of `evaluate.models`)."""
 
-    name: str  # benchmark (a table family); specs sharing a name are pooled as one benchmark
-    subject: str | None = None  # Question.meta key that splits it into columns (MMLU: subject)
-    limit: PositiveInt | None = None  # items per column: the first N of a seeded shuffle; None: all
+    model: str  # a role under `models`, or a checkpoint folder
+    dep: str  # what DVC hashes for the row: models/<role>, or the checkpoint (dvc.yaml reads it)
+    param: str  # the params key the row reads besides `evaluate` (dvc.yaml reads it)
 
 
 class Params(Section):
-    benchmarks: list[Benchmark]
-    # A `--model PATH` (checkpoint) is served by this backend; a role uses its own spec.
+    models: dict[str, EvalModel]  # the table's rows, in order (dvc.yaml: one stage each)
+    # A checkpoint is served by this backend; a role uses its own spec.
     backend: Literal["hf", "vllm", "openai"] = "hf"
     backend_options: dict[str, Any] = Field(default_factory=dict)
     prompt: str
@@ -105,7 +118,7 @@ class Prediction(Record):
     completion_tokens: int
 
 
-Item = tuple[Benchmark, str, Question]  # (spec, column, question)
+Item = tuple[str, str, Question]  # (benchmark name, column, question)
 
 
 # --- the model under evaluation --------------------------------------------------------
@@ -125,33 +138,27 @@ def resolve_model(model: str, p: Params, params_path: str) -> tuple[str, ModelSp
 # --- benchmarks: load, split into columns, sample ----------------------------------------
 
 
-def column_of(b: Benchmark, q: Question) -> str:
-    if b.subject is None:
-        return b.name
-    return f"{b.name}/{q.meta.get(b.subject) or 'unknown'}"
-
-
 def shuffle_key(seed: int, q: Question) -> str:
     # By content id, not file position: the same items are drawn from a reordered file, and
     # a larger limit draws a superset of a smaller one.
     return hashlib.sha256(f"{seed}:{q.id}".encode()).hexdigest()
 
 
-def select(b: Benchmark, records: Iterable[Question | Reject], seed: int,
+def select(name: str, limit: int | None, records: Iterable[Question | Reject], seed: int,
            cap: int | None = None) -> tuple[list[Item], dict]:
-    """Items of one spec (file order), at most `limit` (and `cap`) per column, plus counts."""
+    """Items of one benchmark (file order), at most `limit` (and `cap`) per column, plus counts."""
     by_col: dict[str, list[tuple[int, Question]]] = defaultdict(list)
     rejects: Counter = Counter()
     for i, r in enumerate(records):
         if isinstance(r, Reject):
             rejects[f"{r.field}: {r.reason}"] += 1
         else:
-            by_col[column_of(b, r)].append((i, r))
-    limit = min((x for x in (b.limit, cap) if x is not None), default=None)
+            by_col[column_of(name, r)].append((i, r))
+    limit = min((x for x in (limit, cap) if x is not None), default=None)
     kept = []
     for rows in by_col.values():
         kept += sorted(rows, key=lambda t: (shuffle_key(seed, t[1]), t[0]))[:limit]
-    items = [(b, column_of(b, q), q) for _, q in sorted(kept, key=lambda t: t[0])]
+    items = [(name, column_of(name, q), q) for _, q in sorted(kept, key=lambda t: t[0])]
     n_in = sum(len(v) for v in by_col.values()) + sum(rejects.values())
     return items, {"records_in": n_in, "rejected": sum(rejects.values()),
                    "reject_reasons": dict(rejects), "selected": len(items),
@@ -197,11 +204,11 @@ def run(items: Iterable[Item], llm: LLM, p: Params, run_seed: int,
         comps = llm.generate([request_for(q, p, s) for (_, _, q), s in zip(batch, seeds)])
         for (b, col, q), seed, c in zip(batch, seeds, comps):
             if c.failed:
-                failures.add(llm.role, f"{b.name}/{q.id}", c)
+                failures.add(llm.role, f"{b}/{q.id}", c)
                 continue
             x = extract(c.text, q.options)
             yield Prediction(
-                benchmark=b.name, column=col, subject=q.meta.get(b.subject) if b.subject else None,
+                benchmark=b, column=col, subject=col.partition("/")[2] or None,
                 question_id=q.id, source=q.source, source_id=q.source_id, gold=q.answer,
                 letters="".join(q.options), output=c.text, finish_reason=c.finish_reason, **x,
                 strict_correct=x["strict"] == q.answer,
@@ -212,24 +219,6 @@ def run(items: Iterable[Item], llm: LLM, p: Params, run_seed: int,
 
 
 # --- metrics: accuracies with percentile-bootstrap CIs -----------------------------------
-
-
-def resample_means(x: np.ndarray, n_resamples: int, seed: int, chunk: int = 250) -> np.ndarray:
-    """Column means of `x` (items x k): row 0 on the data, rows 1.. on R bootstrap resamples
-    of its rows (items drawn with replacement). Chunked: memory stays chunk x n x k."""
-    rng = np.random.default_rng(seed)
-    rows = [x.mean(axis=0, keepdims=True)]
-    for lo in range(0, n_resamples, chunk):
-        idx = rng.integers(0, len(x), size=(min(chunk, n_resamples - lo), len(x)))
-        rows.append(x[idx].mean(axis=1))
-    return np.vstack(rows)
-
-
-def interval(stat: np.ndarray, confidence: float) -> tuple[float, float]:
-    """Percentile interval of the resampled statistic (rows 1..)."""
-    tail = (1 - confidence) / 2 * 100
-    lo, hi = np.percentile(stat[1:], [tail, 100 - tail])
-    return float(lo), float(hi)
 
 
 def _pct(v: float) -> float:
@@ -339,6 +328,32 @@ DEFINITIONS = {
 }
 
 
+def headline(metrics: dict, failed: int) -> dict:
+    """The DVC metric: total accuracies (both scorers), the answer rate and failures."""
+    t = metrics.get("total") or {}
+    micro = t.get("micro") or {}
+    return {"n": micro.get("n", 0), "strict_acc": micro.get("strict_acc"),
+            "huatuo_acc": micro.get("huatuo_acc"),
+            "strict_acc_macro": (t.get("macro_columns") or {}).get("strict_acc"),
+            "unextractable": micro.get("unextractable"), "failed": failed}
+
+
+def results_table(name: str, metrics: dict) -> str:
+    """lm-eval-style table of one evaluation: column, n, strict and huatuo with CIs."""
+    def cell(b: dict, k: str) -> str:
+        return f"{b[k + '_acc']:5.1f} [{b[k + '_ci_lo']:5.1f}, {b[k + '_ci_hi']:5.1f}]"
+
+    rows = list(metrics["columns"].items())
+    rows += [(f"total ({k})", b) for k, b in (metrics.get("total") or {}).items()]
+    width = max([len(c) for c, _ in rows] + [6])
+    lines = [f"evaluate {name}: accuracy % [{100 * metrics['confidence']:.0f}% CI]",
+             f"| {'column':<{width}} | {'n':>5} | {'strict':^20} | {'huatuo':^20} |",
+             f"|{'-' * (width + 2)}|{'-' * 7}|{'-' * 22}|{'-' * 22}|"]
+    lines += [f"| {c:<{width}} | {b['n']:>5} | {cell(b, 'strict')} | {cell(b, 'huatuo')} |"
+              for c, b in rows]
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description="Evaluate one model on the medical QA benchmarks.")
     ap.add_argument("--model", required=True, help="role under `models`, or a checkpoint path")
@@ -346,14 +361,22 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--limit", type=int, help="at most N items per column (smoke runs)")
+    ap.add_argument("--benchmarks", default="data/benchmarks", help="the benchmark stage's folder")
     a = ap.parse_args()
     run_p = load_run(a.params, job=f"evaluate-{a.name}")
     p, out, st = load("evaluate", Params, a.params), Path(a.out), StageRun(f"evaluate-{a.name}")
     role, spec = resolve_model(a.model, p, a.params)
     llm = LLM(role, spec, run_p, stage="evaluate")
     items, sources = [], {}
-    for b in p.benchmarks:
-        got, sources[b.source] = select(b, load_source(b), run_p.seed, a.limit)
+    specs = read_params(a.params).get("benchmarks") or {}  # the one list (collect reads it too)
+    trace("benchmarks")
+    if not specs:
+        raise SystemExit(f"{a.params}: `benchmarks` is empty: nothing to evaluate on")
+    for b, entry_ in specs.items():
+        got, sources[b] = select(b, (entry_ or {}).get("limit"), benchmarks.read(a.benchmarks, b),
+                                 run_p.seed, a.limit)
+        if not got:
+            raise SystemExit(f"benchmark {b}: no item to evaluate (data/benchmarks/{b}.jsonl)")
         items += got
     failures = Failures("evaluate")
     with JsonlWriter(out / "predictions.jsonl") as w:
@@ -362,15 +385,16 @@ def main() -> None:
     metrics = metrics_of(read_jsonl(out / "predictions.jsonl", Prediction), p.n_resamples,
                          p.confidence, run_p.seed)
     ledger = llm.ledger.to_list()
-    write_json(out / "metrics.json", {"name": a.name, "model": spec.model, **metrics,
+    write_json(out / "results.json", {"name": a.name, "model": spec.model, **metrics,
                                       "definitions": DEFINITIONS})
+    print(results_table(a.name, metrics), file=sys.stderr)
     st.finish(out, {
         "name": a.name, "model": spec.model, "backend": spec.backend, "revision": llm.revision,
         "records_in": sum(s["records_in"] for s in sources.values()),
         "rejected": sum(s["rejected"] for s in sources.values()),
         "not_sampled": sum(s["not_sampled"] for s in sources.values()),
         "predictions_out": w.count, "sources": sources, **failures.summary(),
-        **token_totals(ledger)}, llm.ledger)
+        **token_totals(ledger)}, llm.ledger, headline=headline(metrics, len(failures)))
 
 
 if __name__ == "__main__":

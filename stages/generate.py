@@ -16,22 +16,24 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shlex
 import subprocess
+import sys
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 
 from reasonmed.answers import extract
 from reasonmed.failures import Failure, Failures
-from reasonmed.fanout import Layout
+from reasonmed.fanout import QUESTIONS, WORK, FanoutProgress, Layout
 from reasonmed.generation import Params, requests_for
 from reasonmed.llm import LEDGER_FIELDS, LLM, Ledger
 from reasonmed.params import load, load_run, model_spec, read_params
 from reasonmed.prompting import load_prompt
 from reasonmed.reasoning import split_reasoning
 from reasonmed.records import CoTPath, JsonlWriter, Question, read_jsonl, write_json
-from reasonmed.stage import StageRun, entry, token_totals
+from reasonmed.stage import StageRun, entry, pick, rate, token_totals
 from reasonmed.streams import join_by_question
 
 log = logging.getLogger("reasonmed.generate")
@@ -104,9 +106,35 @@ def fanout(params: str) -> int:
            *shlex.split(p.snakemake), "--allowed-rules", "generate_shard", "generate_gather",
            "--", "data/generate/paths.jsonl"]
     log.info("generate: %s", " ".join(shlex.quote(c) for c in cmd))
-    proc = subprocess.Popen(cmd)
+    # Pre-flight (reasonmed/check.py) before days of compute: every section, role and the
+    # SFTConfig, not only generate's. A subprocess, not an import: it shapes no byte of
+    # the output, so it is no dependency of this stage.
+    check = subprocess.run([sys.executable, "-m", "reasonmed.check", "--quiet", "--params", params])
+    if check.returncode:
+        return check.returncode
+    n = sum(1 for _ in open(QUESTIONS, encoding="utf-8"))
+    total = n * len(p.agents) * len(p.temperatures) * p.samples_per_temperature
+    done = sum(sum(1 for _ in open(f, encoding="utf-8"))
+               for fs in Layout(read_params(params)).shard_paths().values() for f in fs
+               if Path(f).exists())  # shards a resumed run keeps
+    progress = FanoutProgress("generate", WORK / "progress", total, run_p.progress_every_s,
+                              already=done)
+    with progress:
+        proc = subprocess.Popen(cmd, env={**os.environ, "REASONMED_PROGRESS_DIR":
+                                          str((WORK / "progress").resolve())})
+        code = _wait(proc)
+    if code == 0:
+        Layout(read_params(params)).prune()
+    else:
+        log.error("generate: the fan-out failed (exit %s); shard logs: work/generate/logs/. "
+                  "Finished completions are in the request cache (%s): `dvc repro` resumes",
+                  code, run_p.cache)
+    return code
+
+
+def _wait(proc: subprocess.Popen) -> int:
     try:
-        code = proc.wait()
+        return proc.wait()
     except KeyboardInterrupt:
         # Ctrl-C reached Snakemake and the shard jobs too (one process group): let them stop
         # cleanly (each shard's completions are already cached) before reporting.
@@ -115,13 +143,6 @@ def fanout(params: str) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
         raise
-    if code == 0:
-        Layout(read_params(params)).prune()
-    else:
-        log.error("generate: the fan-out failed (exit %s); shard logs: work/generate/logs/. "
-                  "Finished completions are in the request cache (%s): `dvc repro` resumes",
-                  code, run_p.cache)
-    return code
 
 
 def main() -> None:
@@ -173,8 +194,12 @@ def main() -> None:
                          for fs in files.values() for f in fs])
     ledger = [{k: v for k, v in r.items() if k in LEDGER_FIELDS} for r in rows]
     failures.write(out / "failures.jsonl")
-    st.finish(out, {**stats_of(out / "paths.jsonl", ledger, n), **failures.summary()},
-              ledger_rows=ledger, run_rows=rows)
+    stats = {**stats_of(out / "paths.jsonl", ledger, n), **failures.summary()}
+    st.finish(out, stats, ledger_rows=ledger, run_rows=rows, headline={
+        **pick(stats, ("questions_in", "paths_out", "failed")),
+        "answer_rate": {a: rate(s["with_answer"], s["paths"]) for a, s in stats["by_agent"].items()},
+        "truncated_rate": rate(sum(s["truncated"] for s in stats["by_agent"].values()),
+                               stats["paths_out"])})
     # A shard that finished with failures (within the budget) is dropped once gathered:
     # `dvc repro -f -s generate` then asks exactly its failed requests again.
     for f in (f for fs in files.values() for f in fs):

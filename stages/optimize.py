@@ -44,10 +44,12 @@ from reasonmed.rewriting import (
     tally,
 )
 from reasonmed.seeds import path_seed
-from reasonmed.stage import StageRun, entry
+from reasonmed.stage import StageRun, entry, pick
 from reasonmed.streams import join_by_question
 
 log = logging.getLogger("reasonmed.optimize")
+# The DVC metric (metrics.json): the few counts and rates a change can move.
+HEADLINE = ("in", "kept", "dropped", "reverify.correct", "failed")
 
 
 class Params(Section):
@@ -138,11 +140,12 @@ def main() -> None:
             tally(counts, c, "optimize")
         failures.settle(out, run_p.max_failure_rate, writer.ledger.to_list())
     ledger = writer.ledger.to_list()
-    st.finish(out, stats_of(
+    stats = stats_of(
         counts, ledger, p, **failures.summary(), n_per_question=p.n_per_question,
         questions={t: counts[f"questions_{t}"] for t in ("easy", "medium", "difficult", "unrouted")},
         sources_judged_correct=counts["source_correct"],
-        questions_without_kept=counts["questions_without_kept"]), writer.ledger)
+        questions_without_kept=counts["questions_without_kept"])
+    st.finish(out, stats, writer.ledger, headline=pick(stats, HEADLINE))
     log.info("optimize: %d in, %d kept, %d dropped, %d questions with none kept", counts["in"],
              counts["kept"], counts["dropped"], counts["questions_without_kept"])
 

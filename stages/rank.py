@@ -41,10 +41,12 @@ from reasonmed.records import (
     read_jsonl,
 )
 from reasonmed.seeds import path_seed
-from reasonmed.stage import StageRun, entry, token_totals
+from reasonmed.stage import StageRun, entry, pick, token_totals
 from reasonmed.streams import join_by_question
 
 log = logging.getLogger("reasonmed.rank")
+# The DVC metric (metrics.json): the few counts and rates a change can move.
+HEADLINE = ("paths_scored", "chosen", "parse_failure_rate", "failed")
 
 SCALE = range(0, 6)  # 5 flawless ... 0 irrelevant or incorrect
 RANKED_TIERS = ("easy", "medium")
@@ -275,7 +277,8 @@ def main() -> None:
             wc.write_all(x.chosen)
             tally.add(x)
         failures.settle(out, run_p.max_failure_rate, llm.ledger.to_list())
-    st.finish(out, {**tally.to_dict(llm.ledger.to_list()), **failures.summary()}, llm.ledger)
+    stats = {**tally.to_dict(llm.ledger.to_list()), **failures.summary()}
+    st.finish(out, stats, llm.ledger, headline=pick(stats, HEADLINE))
     log.info("rank: %d paths scored, %d chosen", ws.count, wc.count)
 
 

@@ -48,10 +48,12 @@ from reasonmed.rewriting import (
     tally,
 )
 from reasonmed.seeds import path_seed
-from reasonmed.stage import StageRun, entry
+from reasonmed.stage import StageRun, entry, pick
 from reasonmed.streams import join_by_question
 
 log = logging.getLogger("reasonmed.refine")
+# The DVC metric (metrics.json): the few counts and rates a change can move.
+HEADLINE = ("in", "kept", "dropped", "reverify.correct", "failed")
 
 class Params(Section):
     model: str  # role name under `models` (the refiner)
@@ -127,11 +129,12 @@ def main() -> None:
             tally(counts, c, "refine")
         failures.settle(out, run_p.max_failure_rate, writer.ledger.to_list())
     ledger = writer.ledger.to_list()
-    st.finish(out, stats_of(
+    stats = stats_of(
         counts, ledger, p, **failures.summary(), ranked_in=counts["ranked_in"],
         passed_over_other_tiers=counts["passed_over_other_tiers"],
         medium_questions=counts["medium_questions"],
-        medium_questions_without_ranked=counts["medium_questions_without_ranked"]), writer.ledger)
+        medium_questions_without_ranked=counts["medium_questions_without_ranked"])
+    st.finish(out, stats, writer.ledger, headline=pick(stats, HEADLINE))
     log.info("refine: %d in, %d kept, %d dropped", counts["in"], counts["kept"], counts["dropped"])
 
 

@@ -16,9 +16,14 @@ import logging
 from collections import Counter, defaultdict
 from pathlib import Path
 from statistics import median
+from typing import Literal
 
+import numpy as np
+
+from reasonmed.bootstrap import paired
 from reasonmed.params import Section, load, read_params, trace
 from reasonmed.records import CoTPath, Summary, Verdict, atomic_path, read_jsonl, write_json
+from reasonmed.seeds import path_seed
 from reasonmed.stage import StageRun, entry
 
 log = logging.getLogger("reasonmed.report")
@@ -27,26 +32,32 @@ TIER_COLORS = {"easy": "#4c9f70", "medium": "#e0a030", "difficult": "#c0504d"}
 
 # Keys of other sections the report reads (dvc.yaml `params:` of the stage lists them).
 READS = ("route.bands", "generate.agents", "generate.temperatures",
-         "generate.samples_per_temperature")
+         "generate.samples_per_temperature", "evaluate.models", "evaluate.n_resamples",
+         "evaluate.confidence", "models", "run.seed")
+MISSING = "–"  # a value the artifacts do not have: shown as missing, never as 0
+TOTALS = {"micro": "total (micro)", "macro_columns": "total (macro)"}
 
 
 class Params(Section):
-    variants: list[str]  # SFT datasets, in table order
-    eval_models: list[str]  # evaluate stage names (data/evaluate/<name>), in table order
-    metric: str = "strict"  # headline accuracy: strict | huatuo
+    variants: list[str]  # SFT datasets, in table order (the ablation's rows)
+    metric: Literal["strict", "huatuo"] = "strict"  # headline accuracy
     dpi: int = 120
 
 
+def _cell(v) -> str:
+    return MISSING if v is None else f"{v:.2f}" if isinstance(v, float) else str(v)
+
+
 def md_table(header: list[str], rows: list[list]) -> str:
-    fmt = lambda v: f"{v:.2f}" if isinstance(v, float) else str(v)  # noqa: E731
+    fmt = _cell
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
 def tex_table(header: list[str], rows: list[list], caption: str) -> str:
-    esc = lambda v: (f"{v:.2f}" if isinstance(v, float) else str(v)).replace("_", r"\_").replace(  # noqa: E731
-        "%", r"\%").replace("±", r"$\pm$")
+    esc = lambda v: _cell(v).replace("_", r"\_").replace(  # noqa: E731
+        "%", r"\%").replace("±", r"$\pm$").replace(MISSING, "--")
     body = "\n".join(" & ".join(esc(v) for v in r) + r" \\" for r in rows)
     return (f"\\begin{{table}}[t]\n\\centering\n\\caption{{{caption}}}\n"
             f"\\begin{{tabular}}{{l{'r' * (len(header) - 1)}}}\n\\toprule\n"
@@ -71,19 +82,42 @@ def words(text: str) -> int:
     return len(text.split())
 
 
-def accuracy_rows(evals: dict[str, dict], metric: str) -> tuple[list[str], dict[str, dict]]:
-    """Column order and {model: {column: (acc, lo, hi)}} for the accuracy table."""
+def accuracy_rows(evals: dict[str, dict | None], metric: str
+                  ) -> tuple[list[str], dict[str, dict]]:
+    """Column order and {model: {column: (acc, lo, hi)}} for the main results table: the
+    result columns in the evaluations' order, then the totals. A model without an
+    evaluation, or without a column, has no entry for it (shown as missing)."""
     cols: list[str] = []
     table: dict[str, dict] = {}
     for name, m in evals.items():
         row = {}
-        for col, b in {**m["columns"], **{"total (micro)": m["total"]["micro"]}}.items():
-            row[col] = (b[f"{metric}_acc"], b[f"{metric}_ci_lo"], b[f"{metric}_ci_hi"])
-            if col not in cols:
+        parts = {**(m or {}).get("columns", {}),
+                 **{TOTALS[k]: v for k, v in (m or {}).get("total", {}).items() if k in TOTALS}}
+        for col, b in parts.items():
+            if b.get(f"{metric}_acc") is not None:
+                row[col] = (b[f"{metric}_acc"], b[f"{metric}_ci_lo"], b[f"{metric}_ci_hi"])
+            if col not in cols and col not in TOTALS.values():
                 cols.append(col)
         table[name] = row
-    cols = [c for c in cols if c != "total (micro)"] + ["total (micro)"]
-    return cols, table
+    return cols + list(TOTALS.values()), table
+
+
+def significance(preds: dict[str, dict[tuple[str, str], bool]], n_resamples: int,
+                 confidence: float, seed: int) -> list[dict]:
+    """Every pair of variants compared on the items both have a prediction for (strict)."""
+    out = []
+    names = list(preds)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            shared = sorted(set(preds[a]) & set(preds[b]))
+            if not shared:
+                out.append({"a": a, "b": b, "n": 0})
+                continue
+            x = np.array([preds[a][k] for k in shared])
+            y = np.array([preds[b][k] for k in shared])
+            out.append({"a": a, "b": b, **paired(x, y, n_resamples, confidence,
+                                                 path_seed(seed, f"report/{a}/{b}"))})
+    return out
 
 
 # --- figures -----------------------------------------------------------------------------
@@ -166,16 +200,20 @@ def figures(d: dict, out: Path, p: Params) -> list[tuple[str, str]]:
     _fig(out / "figures/lengths.png", fig, p.dpi)
     made.append(("lengths.png", "Length of every generated path and of every summary."))
 
-    # 5. quality scores per variant
-    fig, ax = plt.subplots(figsize=(5.5, 3.4))
-    vs = [v for v in p.variants if v in d["quality"]]
-    means = [d["quality"][v]["mean"] or 0 for v in vs]
-    stds = [d["quality"][v]["std"] or 0 for v in vs]
-    ax.bar(vs, means, yerr=stds, capsize=4, color="#4472c4")
-    ax.set(title="Score evaluator (1-10) per dataset variant", ylabel="mean score (± sd)",
-           ylim=(0, 10))
+    # 5. quality scores per variant and external dataset (no mean: no bar)
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    qs = {**d["quality"], **d["quality_external"]}
+    names = list(qs)
+    means = np.array([qs[v]["mean"] if qs[v]["mean"] is not None else np.nan for v in names])
+    stds = np.array([qs[v]["std"] or 0 for v in names])
+    ax.bar(names, means, yerr=stds, capsize=4,
+           color=["#4472c4" if v in d["quality"] else "#a5a5a5" for v in names])
+    ax.set(title="Score evaluator (1-10): variants (blue) and other datasets (grey)",
+           ylabel="mean score (± sd)", ylim=(0, 10))
+    ax.tick_params(axis="x", rotation=15)
     _fig(out / "figures/quality.png", fig, p.dpi)
-    made.append(("quality.png", "Mean 1-10 quality score of a seeded sample of each variant."))
+    made.append(("quality.png", "Mean 1-10 quality score of a seeded sample of each variant and "
+                 "of each external dataset (params `external`)."))
 
     # 6. accuracy per benchmark per model, both metrics (strict is the headline)
     cols = d["acc_cols"]
@@ -183,20 +221,22 @@ def figures(d: dict, out: Path, p: Params) -> list[tuple[str, str]]:
     for ax, metric in zip(axes, ("strict", "huatuo")):
         table = d["acc_by_metric"][metric]
         width = 0.8 / max(len(table), 1)
+        nan = (np.nan, np.nan, np.nan)  # a missing value draws no bar (never a 0)
         for k, (name, row) in enumerate(table.items()):
-            acc = np.array([row.get(c, (0, 0, 0))[0] for c in cols])
-            lo = np.array([row.get(c, (0, 0, 0))[1] for c in cols])
-            hi = np.array([row.get(c, (0, 0, 0))[2] for c in cols])
-            ax.bar(np.arange(len(cols)) + k * width, acc, width, yerr=[acc - lo, hi - acc],
-                   capsize=2, label=name)
+            acc = np.array([row.get(c, nan)[0] for c in cols], dtype=float)
+            lo = np.array([row.get(c, nan)[1] for c in cols], dtype=float)
+            hi = np.array([row.get(c, nan)[2] for c in cols], dtype=float)
+            ax.bar(np.arange(len(cols)) + k * width, acc, width,
+                   yerr=np.nan_to_num([acc - lo, hi - acc]), capsize=2, label=name)
         ax.set(title=f"{metric} accuracy per benchmark (95% bootstrap CI)",
                ylabel="accuracy (%)", ylim=(0, 100))
         ax.legend(title="model", ncols=min(len(table), 4), fontsize=8)
     axes[1].set_xticks(np.arange(len(cols)) + 0.4 - 0.4 / max(len(d["acc"]), 1))
     axes[1].set_xticklabels(cols, rotation=30, ha="right")
     _fig(out / "figures/accuracy.png", fig, p.dpi)
-    made.append(("accuracy.png", "Accuracy of the base model and each SFT variant per benchmark "
-                 "(strict: explicit answer only; huatuo: HuatuoGPT-o1's lenient scorer)."))
+    made.append(("accuracy.png", "Accuracy of every evaluated model (params evaluate.models) per "
+                 "result column and in total (strict: explicit answer only; huatuo: "
+                 "HuatuoGPT-o1's lenient scorer); a missing value has no bar."))
 
     # 7. SFT loss curves
     fig, ax = plt.subplots(figsize=(6, 3.4))
@@ -223,9 +263,21 @@ def gather(root: Path, p: Params, params: dict) -> dict:
     t = pq.read_table(root / "data/assemble/datasets/reasonmed.parquet", columns=["source", "tier"])
     for s, tier in zip(t.column("source").to_pylist(), t.column("tier").to_pylist()):
         comp[s][tier] += 1
-    evals = {m: rj(f"data/evaluate/{m}/metrics.json") for m in p.eval_models}
+    ev = params["evaluate"]
+    evals = {m: rj(f"data/evaluate/{m}/results.json")
+             if (root / f"data/evaluate/{m}/results.json").exists() else None
+             for m in ev["models"]}
     acc_cols, acc = accuracy_rows(evals, p.metric)
     acc_by_metric = {m: accuracy_rows(evals, m)[1] for m in ("strict", "huatuo")}
+    preds = {}
+    for v in p.variants:  # the ablation: the variants' per-item strict correctness
+        f = root / f"data/evaluate/{v}/predictions.jsonl"
+        if v in ev["models"] and f.exists():
+            preds[v] = {(r["column"], r["question_id"]): bool(r["strict_correct"])
+                        for r in map(json.loads, f.read_text().splitlines()) if r}
+    sig = significance(preds, ev.get("n_resamples", 1000), ev.get("confidence", 0.95),
+                       params["run"]["seed"])
+    score = rj("data/score/stats.json")
     loss = {}
     for v in p.variants:
         lines = (root / f"data/sft/{v}/loss.csv").read_text().splitlines()
@@ -245,7 +297,10 @@ def gather(root: Path, p: Params, params: dict) -> dict:
         "path_words": [words(x.cot) for x in read_jsonl(root / "data/generate/paths.jsonl", CoTPath)],
         "summary_words": [words(s.summary) for s in
                           read_jsonl(root / "data/summarize/summaries.jsonl", Summary)],
-        "quality": rj("data/score/stats.json")["variants"],
+        "quality": score["variants"], "quality_external": score.get("external", {}),
+        "significance": sig, "confidence": ev.get("confidence", 0.95),
+        "tiny": sorted(r for r, s in (params.get("models") or {}).items()
+                       if isinstance(s, dict) and s.get("build")),
         "sft": {v: rj(f"data/sft/{v}/metrics.json") for v in p.variants},
         "loss": loss, "acc_cols": acc_cols, "acc": acc, "acc_by_metric": acc_by_metric,
         "evals": evals,
@@ -268,14 +323,30 @@ def tables(d: dict, p: Params) -> dict[str, tuple[list[str], list[list], str]]:
                                for _, c in sorted(ts.items(), key=lambda kv: float(kv[0]))]
                        for ag, ts in sorted(d["pass"].items())],
                       "Verifier pass rate per agent and temperature"),
-        "quality": (["variant", "sampled", "parsed", "mean", "sd"],
-                    [[v, q.get("sampled", q.get("n")), q.get("parsed"), q.get("mean"), q.get("std")]
-                     for v, q in d["quality"].items()], "Score evaluator (1-10) per variant"),
+        "quality": (["dataset", "kind", "sampled", "failed", "parsed", "mean", "sd"],
+                    [[v, kind, q.get("sampled"), q.get("failed", 0), q.get("parsed"),
+                      q.get("mean"), q.get("std")]
+                     for kind, group in (("variant", d["quality"]),
+                                         ("external", d["quality_external"]))
+                     for v, q in group.items()],
+                    "Score evaluator (1-10): the variants and other datasets (failed requests "
+                    "are left out of the mean and counted)"),
         "accuracy": (["model"] + d["acc_cols"],
                      [[m] + [f"{row[c][0]:.1f} [{row[c][1]:.1f}, {row[c][2]:.1f}]"
-                             if c in row else "" for c in d["acc_cols"]]
+                             if c in row else MISSING for c in d["acc_cols"]]
                       for m, row in d["acc"].items()],
-                     f"Accuracy (%, {p.metric}) with 95% bootstrap CIs"),
+                     f"Main results: accuracy (%, {p.metric}) with "
+                     f"{100 * d['confidence']:.0f}% bootstrap CIs"),
+        "significance": (["A", "B", "items", "A acc", "B acc", "A - B",
+                          f"{100 * d['confidence']:.0f}% CI", "only A", "only B", "McNemar p"],
+                         [[s["a"], s["b"], s["n"], s.get("acc_a"), s.get("acc_b"),
+                           s.get("diff"),
+                           f"[{s['ci_lo']:.2f}, {s['ci_hi']:.2f}]" if s["n"] else None,
+                           s.get("only_a"), s.get("only_b"), s.get("mcnemar_p")]
+                          for s in d["significance"]],
+                         "Ablation: paired comparison of the SFT variants on the same items "
+                         "(strict accuracy; paired bootstrap CI of the difference, exact "
+                         "McNemar test)"),
         "sft": (["variant", "examples", "steps", "train loss", "tokens/s", "peak RSS (MB)"],
                 [[v, m.get("examples"), m.get("steps"), m.get("train_loss"),
                   m.get("tokens_per_s"), m.get("peak_rss_mb")]
@@ -298,9 +369,12 @@ def headline(d: dict, p: Params) -> dict:
                     "tiers": d["tiers"]},
         "verify": {"pass_rate": round(ver["verdicts"]["Correct"] / max(ver["paths_in"], 1), 4),
                    "parse_failure_rate": ver["parse_failure_rate"]},
-        "quality": {v: q.get("mean") for v, q in d["quality"].items()},
-        "accuracy": {m: {c: row[c][0] for c in d["acc_cols"] if c in row}
-                     for m, row in d["acc"].items()},
+        "quality": {v: q.get("mean") for v, q in {**d["quality"],
+                                                   **d["quality_external"]}.items()},
+        "ablation": {f"{s['a']}-{s['b']}": {"diff": s.get("diff"), "mcnemar_p": s.get("mcnemar_p")}
+                     for s in d["significance"]},
+        # the total per model (per column: tables/accuracy.md and data/evaluate/*/results.json)
+        "accuracy": {m: row.get(TOTALS["micro"], (None,))[0] for m, row in d["acc"].items()},
         "accuracy_metric": p.metric,
         "sft_train_loss": {v: m.get("train_loss") for v, m in d["sft"].items()},
         "cost_usd": d["costs"]["total"]["usd"],
@@ -309,7 +383,11 @@ def headline(d: dict, p: Params) -> dict:
 
 def readme(d: dict, made: list[tuple[str, str]], tabs: dict, p: Params) -> str:
     h = headline(d, p)
-    parts = ["# Run report\n",
+    caveat = ([f"**The numbers in this report come from tiny models trained locally on CPU by "
+               f"the `models` stage (roles {', '.join(d['tiny'])}); they exercise every stage, "
+               "parser and table and say nothing about medicine.**\n"]
+              if d["tiny"] else [])
+    parts = [*caveat, "# Run report\n",
              "Generated by `python -m stages.report` from this run's artifacts (`dvc repro`). "
              "Figures are DVC image plots; `dvc plots diff` compares them across commits.\n",
              "- Dataset rows per variant: " + ", ".join(
@@ -359,7 +437,8 @@ def main() -> None:
     metrics = run(d, Path(a.out), p)
     write_json(Path(a.out) / "metrics.json", metrics)  # no timings: keeps metrics diffs clean
     st.finish(None, None)
-    log.info("report: %s", Path(a.out) / "README.md")
+    log.info("report: open %s (tables/, figures/ beside it); the data explorer is "
+             "reports/explorer/index.html", Path(a.out) / "README.md")
 
 
 if __name__ == "__main__":

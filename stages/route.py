@@ -20,10 +20,12 @@ from typing import Literal
 
 from reasonmed.params import Section, load
 from reasonmed.records import JsonlWriter, Question, Route, Verdict, read_jsonl
-from reasonmed.stage import StageRun, entry
+from reasonmed.stage import StageRun, entry, pick
 from reasonmed.streams import join_by_question
 
 log = logging.getLogger("reasonmed.route")
+# The DVC metric (metrics.json): the few counts and rates a change can move.
+HEADLINE = ("tiers.easy", "tiers.medium", "tiers.difficult", "tiers.unrouted")
 
 
 class Params(Section):
@@ -83,12 +85,13 @@ def main() -> None:
             tiers[r.tier] += 1
             hist[r.n_error] += 1
             unparsed += r.n_unparsed
-    st.finish(out, {
+    stats = {
         "questions_in": w.count, "routed": w.count - tiers["unrouted"],
         "rejected": tiers["unrouted"], "tiers": {t: tiers[t] for t in
                                                   ("easy", "medium", "difficult", "unrouted")},
         "error_count_histogram": {str(k): hist[k] for k in sorted(hist)},
-        "unparsed_verdicts": unparsed, "unparsed_policy": p.unparsed})
+        "unparsed_verdicts": unparsed, "unparsed_policy": p.unparsed}
+    st.finish(out, stats, headline=pick(stats, HEADLINE))
     log.info("route: %s", dict(tiers))
 
 

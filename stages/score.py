@@ -12,8 +12,13 @@ no seed and draws each file independently) and drawn by streaming reservoir samp
 unparseable reply is reported and left out of the mean (the authors average it in as 0;
 stats also give that figure for comparison).
 
+The same sample size, judge and prompt grade every dataset of params `external` (other
+medical reasoning datasets, normalised by the external stage into data/external/<name>.jsonl),
+so the paper's quality comparison (METHOD.md section 10.3) is regenerated beside the variants.
+A row whose request failed is left out of its dataset's mean and counted (`failed`).
+
 Reads <datasets>/<variant>.jsonl rows `{id, question_id, instruction, input, output}`.
-Writes scores.jsonl (Score per sampled row, item_id "<variant>/<row id>"), ledger.json, stats.json.
+Writes scores.jsonl (Score per sampled row, item_id "<dataset>/<row id>"), ledger.json, stats.json.
 
     python -m stages.score data/assemble/datasets data/score
 """
@@ -35,7 +40,7 @@ from pydantic import BaseModel, ConfigDict
 from reasonmed.failures import Failures
 from reasonmed.judging import judge_scores, score_schema
 from reasonmed.llm import LLM, Request
-from reasonmed.params import Section, load, load_run, model_spec
+from reasonmed.params import Section, load, load_run, model_spec, read_params, trace
 from reasonmed.prompting import load_prompt
 from reasonmed.records import JsonlWriter, Score, read_jsonl
 from reasonmed.seeds import path_seed
@@ -112,11 +117,12 @@ def run(variant: str, rows: Iterable[Row], llm: LLM, p: Params, run_seed: int,
                         completion_tokens=s.completion_tokens), s.errors
 
 
-def variant_stats(rows_in: int, scores: list[Score], first_fail: int) -> dict:
+def variant_stats(rows_in: int, scores: list[Score], first_fail: int, failed: int = 0) -> dict:
     parsed = [s.score for s in scores if s.parsed]
     n = max(len(scores), 1)
     return {
-        "rows_in": rows_in, "sampled": len(scores), "not_sampled": rows_in - len(scores),
+        "rows_in": rows_in, "sampled": len(scores) + failed, "failed": failed,
+        "not_sampled": rows_in - len(scores) - failed,
         "parsed": len(parsed), "unparsed": len(scores) - len(parsed),
         "parse_failure_rate_first_attempt": round(first_fail / n, 4),
         "parse_failure_rate": round((len(scores) - len(parsed)) / n, 4),
@@ -131,25 +137,40 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="Score a seeded sample of each dataset variant 1-10.")
     ap.add_argument("datasets")
     ap.add_argument("out")
+    ap.add_argument("--external", default="data/external", help="the external stage's folder")
     ap.add_argument("--params", default="params.yaml")
     a = ap.parse_args()
     run_p, p, out = load_run(a.params), load("score", Params, a.params), Path(a.out)
     st = StageRun("score", run_p.log_level)
+    external = list(read_params(a.params).get("external") or {})  # the external stage's list
+    trace("external")
+    if clash := set(external) & set(p.variants):
+        raise SystemExit(f"{a.params}: external dataset name(s) {sorted(clash)} are also "
+                         "score.variants: rename the `external` entries")
     llm = LLM(p.model, model_spec(p.model, a.params), run_p, stage="score")
-    stats: dict = {"variants": {}}
+    stats: dict = {"variants": {}, "external": {}}
     failures = Failures("score")
+    sets = [("variants", v, Path(a.datasets) / f"{v}.jsonl") for v in p.variants] + \
+        [("external", x, Path(a.external) / f"{x}.jsonl") for x in external]
     with JsonlWriter(out / "scores.jsonl") as w:
-        for v in p.variants:
-            sample, seen = reservoir(read_jsonl(Path(a.datasets) / f"{v}.jsonl", Row),
-                                     p.sample_size, path_seed(run_p.seed, "score"))
-            scored = list(run(v, sample, llm, p, run_p.seed, failures))
+        for group, name, path in sets:
+            sample, seen = reservoir(read_jsonl(path, Row), p.sample_size,
+                                     path_seed(run_p.seed, "score"))
+            before = len(failures)
+            scored = list(run(name, sample, llm, p, run_p.seed, failures))
             w.write_all(s for s, _ in scored)
-            stats["variants"][v] = variant_stats(seen, [s for s, _ in scored],
-                                                 sum(bool(e) for _, e in scored))
+            stats[group][name] = variant_stats(seen, [s for s, _ in scored],
+                                               sum(bool(e) for _, e in scored),
+                                               len(failures) - before)
         failures.settle(out, run_p.max_failure_rate, llm.ledger.to_list())
     ledger = llm.ledger.to_list()
-    st.finish(out, {**stats, **token_totals(ledger), **failures.summary()}, llm.ledger)
-    log.info("score: %s", {v: (s["parsed"], s["mean"]) for v, s in stats["variants"].items()})
+    stats = {**stats, **token_totals(ledger), **failures.summary()}
+    st.finish(out, stats, llm.ledger, headline={
+        "mean": {v: s["mean"] for g in ("variants", "external") for v, s in stats[g].items()},
+        "unparsed": sum(s["unparsed"] for g in ("variants", "external")
+                        for s in stats[g].values()), "failed": stats["failed"]})
+    log.info("score: %s", {v: (s["parsed"], s["mean"])
+                           for g in ("variants", "external") for v, s in stats[g].items()})
 
 
 if __name__ == "__main__":

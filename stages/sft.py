@@ -39,13 +39,14 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from reasonmed.conversation import Row, examples
 from reasonmed.params import ModelSpec, Section, load, load_run, model_spec
 from reasonmed.records import atomic_path, read_jsonl, write_json
 from reasonmed.stage import StageRun, entry
@@ -65,42 +66,6 @@ class Params(Section):
     # A Jinja chat template file for a base model without one (a pure pretrained checkpoint).
     # It is saved with the model, so evaluation renders prompts the same way.
     chat_template: str | None = None
-
-
-class Row(BaseModel):
-    """One dataset row (assemble's columns; ids optional so a released file also loads)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-    id: str | None = None
-    question_id: str | None = None
-    instruction: str
-    input: str = ""
-    output: str
-
-
-# --- rows -> conversations -----------------------------------------------------------
-
-
-def to_conversation(row: Row) -> dict[str, list[dict[str, str]]]:
-    """TRL's conversational prompt-completion format: loss on the assistant turn only.
-
-    No system message: the evaluator sends the same single user turn (the base model's
-    template may add its own default system prompt in both places alike).
-    """
-    user = f"{row.instruction}\n\n{row.input}" if row.input.strip() else row.instruction
-    return {"prompt": [{"role": "user", "content": user}],
-            "completion": [{"role": "assistant", "content": row.output}]}
-
-
-def examples(rows: Iterable[Row], dropped: Counter) -> Iterator[dict]:
-    """Conversations for usable rows; an unusable row is counted in `dropped` by reason."""
-    for row in rows:
-        if not row.output.strip():
-            dropped["empty_output"] += 1
-        elif not row.instruction.strip():
-            dropped["empty_instruction"] += 1
-        else:
-            yield to_conversation(row)
 
 
 # --- configuration -------------------------------------------------------------------

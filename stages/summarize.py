@@ -36,10 +36,12 @@ from reasonmed.prompting import format_options, load_prompt
 from reasonmed.reasoning import split_reasoning
 from reasonmed.records import Chosen, JsonlWriter, Question, Summary, read_jsonl
 from reasonmed.seeds import path_seed
-from reasonmed.stage import StageRun, entry, token_totals
+from reasonmed.stage import StageRun, entry, pick, token_totals
 from reasonmed.streams import join_by_question
 
 log = logging.getLogger("reasonmed.summarize")
+# The DVC metric (metrics.json): the few counts and rates a change can move.
+HEADLINE = ("summarized", "with_letter", "states_gold", "truncated", "failed")
 
 
 class Params(Section):
@@ -177,7 +179,8 @@ def main() -> None:
             counts.update(summarized=1, with_letter=s.answer is not None, states_gold=s.states_gold,
                           empty=not s.summary, truncated=s.finish_reason == "length")
         failures.settle(out, run_p.max_failure_rate, llm.ledger.to_list())
-    st.finish(out, {**stats_of(counts, llm.ledger.to_list(), p), **failures.summary()}, llm.ledger)
+    stats = {**stats_of(counts, llm.ledger.to_list(), p), **failures.summary()}
+    st.finish(out, stats, llm.ledger, headline=pick(stats, HEADLINE))
     log.info("summarize: %d summaries, %d state a letter", counts["summarized"], counts["with_letter"])
 
 

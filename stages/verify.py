@@ -24,11 +24,14 @@ from reasonmed.llm import LLM
 from reasonmed.params import load, load_run, model_spec
 from reasonmed.prompting import load_prompt
 from reasonmed.records import CoTPath, JsonlWriter, Question, Verdict, read_jsonl
-from reasonmed.stage import StageRun, entry, token_totals
+from reasonmed.stage import StageRun, entry, pick, rate, token_totals
 from reasonmed.streams import join_by_question
 from reasonmed.verification import Params, verify_cots
 
 log = logging.getLogger("reasonmed.verify")
+# The DVC metric (metrics.json): the few counts and rates a change can move.
+HEADLINE = ("paths_in", "verdicts.Correct", "verdicts.Error", "verdicts.unparsed", "pass_rate",
+            "failed")
 
 
 def pair_paths(questions: Iterable[Question], paths: Iterable[CoTPath]) -> Iterator[tuple[Question, CoTPath]]:
@@ -81,14 +84,16 @@ def main() -> None:
             first_fail += bool(errors)
         failures.settle(out, run_p.max_failure_rate, llm.ledger.to_list())
     n = sum(verdicts.values())
-    st.finish(out, {
+    stats = {
         "paths_in": n + len(failures), "verdicts_out": n, **failures.summary(),
         "verdicts": {"Correct": verdicts["Correct"], "Error": verdicts["Error"],
                      "unparsed": verdicts["unparsed"]},
         "parse_failure_rate_first_attempt": round(first_fail / max(n, 1), 4),
         "parse_failure_rate": round(verdicts["unparsed"] / max(n, 1), 4),
         "attempts": {str(k): v for k, v in sorted(attempts.items())},
-        **token_totals(llm.ledger.to_list())}, llm.ledger)
+        "pass_rate": rate(verdicts["Correct"], n),
+        **token_totals(llm.ledger.to_list())}
+    st.finish(out, stats, llm.ledger, headline=pick(stats, HEADLINE))
 
 
 if __name__ == "__main__":

@@ -24,19 +24,63 @@ def sh(*cmd, cwd, check=True, env=None):
     return r
 
 
+_BUILDS: list[Path] = []
+
+
+def model_builds() -> Path:
+    """The tiny-model build cache every copy of the repo shares in this session.
+
+    The models stage memoises each build by content (.cache/models/<key>: the role's build
+    spec, models_build, the corpus and the builder's code), so a hit is the same bytes as a
+    build. Seeded from the workspace's own cache when it has one (CI runs `make repro`
+    first); the request cache is never shared, so every copy generates for real."""
+    if not _BUILDS:
+        import atexit
+        import tempfile
+
+        d = Path(tempfile.mkdtemp(prefix="reasonmed-model-builds-"))
+        atexit.register(shutil.rmtree, d, True)
+        if (ROOT / ".cache/models").is_dir():
+            shutil.copytree(ROOT / ".cache/models", d, dirs_exist_ok=True, symlinks=True)
+        _BUILDS.append(d)
+    return _BUILDS[0]
+
+
 def clone_like(dst: Path, edit=None) -> Path:
     """A fresh clone-like copy (tracked + untracked-not-ignored files) of the repo at `dst`,
-    committed, after `edit(dst)` when given (a smaller variant for a test)."""
+    committed, after `edit(dst)` when given (a smaller variant for a test); its
+    .cache/models is the session's shared build cache (model_builds)."""
     files = sh("git", "ls-files", "-co", "--exclude-standard", cwd=ROOT).stdout.split()
     for f in files:
         if (ROOT / f).is_file():
             (dst / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / f, dst / f)
+    (dst / ".cache").mkdir(exist_ok=True)
+    (dst / ".cache/models").symlink_to(model_builds(), target_is_directory=True)
     if edit is not None:
         edit(dst)
     sh("git", "init", "-q", cwd=dst)
     commit(dst, "init")
     return dst
+
+
+def upstream(stages: dict, target: str) -> list[str]:
+    """`target` and the stages whose outputs it depends on, in dvc.yaml order."""
+    def paths(entries):
+        return [next(iter(e)) if isinstance(e, dict) else e for e in entries or []]
+
+    owner = {o: name for name, st in stages.items()
+             for k in ("outs", "metrics", "plots") for o in paths(st.get("do", st).get(k))}
+    need, todo = set(), [target]
+    while todo:
+        name = todo.pop()
+        if name in need:
+            continue
+        need.add(name)
+        for d in paths(stages[name].get("do", stages[name]).get("deps")):
+            todo += [st for o, st in owner.items()
+                     if d == o or d.startswith(o.rstrip("/") + "/") or o.startswith(d.rstrip("/") + "/")]
+    return [name for name in stages if name in need]
 
 
 def commit(repo: Path, msg: str) -> None:
@@ -55,6 +99,25 @@ def default_repo(tmp_path_factory):
     r = sh("dvc", "repro", cwd=dst, env={"REASONMED_TRACE_PARAMS": str(trace)})
     commit(dst, "repro")
     return dst, trace, r
+
+
+def write_benchmarks(params: Path, folder: Path) -> Path:
+    """What the benchmark stages write for `params` (collect and evaluate read it); relative
+    benchmark paths are the repository's."""
+    from reasonmed.params import read_params
+    from reasonmed.records import JsonlWriter, Question
+    from reasonmed.sources import load_source, require_valid
+    from stages import benchmark
+
+    for name in read_params(params)["benchmarks"]:
+        spec = benchmark.benchmark_spec(name, str(params))
+        if spec.kind == "local" and not Path(spec.path).is_absolute():
+            spec = spec.model_copy(update={"path": str(ROOT / spec.path)})
+        with JsonlWriter(folder / f"{name}.jsonl") as w:
+            w.write_all(r for r in benchmark.run(name, spec,
+                                                 require_valid(spec, load_source(spec), "benchmark"))
+                        if isinstance(r, Question))
+    return folder
 
 
 def benchmarks_dir() -> Path | None:

@@ -9,7 +9,7 @@ faulted at most `max_faults` times (then answered), so retries end; `401` at rat
 the expired key. Replies are `reply(message)` (default: a verifier verdict in JSON).
 Everything is counted: attempts and faults per message and class, complete replies per
 message (a message answered twice was re-sent after it completed), and the peak number of
-requests in flight.
+requests in flight (a request whose client hung up, having timed out, no longer counts).
 
     python -c "from tests.fault_server import serve; ..."
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import select
 import socket
 import threading
 import time
@@ -80,6 +81,8 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             if trickle:
                 for i in range(len(body)):
+                    if self._client_gone():
+                        return False
                     self.wfile.write(body[i:i + 1])
                     self.wfile.flush()
                     time.sleep(trickle)
@@ -88,6 +91,15 @@ class Handler(BaseHTTPRequestHandler):
             return True
         except (BrokenPipeError, ConnectionResetError):
             return False
+
+    def _client_gone(self) -> bool:
+        """The client closed its end (it timed out and moved on), as a real server notices:
+        a request it abandoned is no longer in flight."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     def do_POST(self) -> None:
         st = self.state
@@ -115,7 +127,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
                 self.connection.close()
         elif fault == "hang":
-            time.sleep(st.hang_s)
+            end = time.monotonic() + st.hang_s
+            while time.monotonic() < end and not self._client_gone():
+                time.sleep(0.01)
         elif fault == "nonjson":
             self._send(200, b"<html><body>502 Bad Gateway</body></html>", ctype="text/html")
         else:

@@ -620,10 +620,19 @@ def params_file(c: Corpus, fmt: str) -> Path:
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["collect"].update(sources=c.sources[fmt], max_record_bytes=RECORD_CAP,
                           drop_filler_options=True)
-    raw["collect"]["decontaminate"]["sets"] = []
     p = c.root / f"params_{fmt}.yaml"
     p.write_text(yaml.safe_dump(raw, allow_unicode=True))
     return p
+
+
+def bench_folder(c: Corpus) -> Path:
+    """The benchmark stages' output for the default params (collect decontaminates against it)."""
+    from tests.conftest import write_benchmarks
+
+    folder = c.root / "benchmarks"
+    if not folder.is_dir():
+        write_benchmarks(ROOT / "params.yaml", folder)
+    return folder
 
 
 def _start(c: Corpus, fmt: str, repo: Path) -> subprocess.Popen:
@@ -632,7 +641,8 @@ def _start(c: Corpus, fmt: str, repo: Path) -> subprocess.Popen:
     cwd.mkdir(exist_ok=True)
     return subprocess.Popen(
         [sys.executable, "-m", "stages.collect", "--params", str(params_file(c, fmt)), "--out",
-         str(c.root / f"out_{fmt}")], cwd=cwd, env={**os.environ, "PYTHONPATH": str(repo)},
+         str(c.root / f"out_{fmt}"), "--benchmarks", str(bench_folder(c))],
+        cwd=cwd, env={**os.environ, "PYTHONPATH": str(repo)},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

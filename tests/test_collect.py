@@ -7,14 +7,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reasonmed.params import load
+from reasonmed.benchmarks import Benchmark
+from reasonmed.params import load, read_params
 from reasonmed.records import Question, Reject, question_id
 from reasonmed.sources import load_source
 from stages import collect
 from stages.collect import Decontaminate, Dedup, EvalIndex, Params, item_words, ngrams, run
+from tests.conftest import write_benchmarks
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = load("collect", Params, ROOT / "params.yaml")
+# the one benchmark list (params `benchmarks`), which collect decontaminates against
+BENCH = [Benchmark.model_validate({"source": n, **b})
+         for n, b in read_params(ROOT / "params.yaml")["benchmarks"].items()]
 
 
 DRUGS = ("Aspirin", "Heparin", "Warfarin", "Alteplase")
@@ -29,7 +34,7 @@ def mk(question, options=DRUGS, source="s", sid=None, answer="A", context=None):
 
 def params(**kw):
     return Params(sources=[], dedup=Dedup(threshold=0.8, num_perm=128, shingle=2),
-                  decontaminate=Decontaminate(sets=[], ngram=kw.pop("ngram", 13),
+                  decontaminate=Decontaminate(ngram=kw.pop("ngram", 13),
                                               threshold=kw.pop("threshold", 0.5)))
 
 
@@ -129,7 +134,7 @@ def test_sink_streams_in_input_order():
 
 
 def test_copied_medqa_test_question_is_flagged_against_the_shipped_sets():
-    sets = PARAMS.decontaminate.sets
+    sets = BENCH
     medqa = next(s for s in sets if s.loader == "medqa")
     line = json.loads(Path(ROOT / medqa.path).read_text(encoding="utf-8").splitlines()[5])
     copied = mk(line["question"], tuple(line["options"].values()), answer=line["answer_idx"])
@@ -141,7 +146,7 @@ def test_copied_medqa_test_question_is_flagged_against_the_shipped_sets():
 def test_shipped_sample_is_kept_whole_and_clean_against_the_real_test_sets(monkeypatch):
     monkeypatch.chdir(ROOT)  # params paths are relative to the repository root, as under dvc
     assert [s.path for s in PARAMS.sources] == ["assets/questions_sample.jsonl"]
-    sets = PARAMS.decontaminate.sets
+    sets = BENCH
     assert {s.path for s in sets} == {f"assets/benchmarks/{n}/test.jsonl"
                                       for n in ("medqa", "medmcqa", "pubmedqa", "mmlu_medical")}
     res = run((r for s in PARAMS.sources for r in load_source(s)),
@@ -150,17 +155,17 @@ def test_shipped_sample_is_kept_whole_and_clean_against_the_real_test_sets(monke
     assert res.report["contaminated"] == [] and res.report["duplicates"] == []
     by_source = {s: c["kept"] for s, c in res.stats["sources"].items()}
     assert by_source == {f"sample_{k}": 12 for k in ("medqa", "medmcqa", "pubmedqa", "mmlu")}
-    assert res.stats["eval_sets"] == {"medqa_test": {"items": 1273, "rejected": 0},
-                                      "medmcqa_dev": {"items": 4183, "rejected": 0},
-                                      "pubmedqa_test": {"items": 500, "rejected": 0},
-                                      "mmlu_medical_test": {"items": 1089, "rejected": 0}}
+    assert res.stats["eval_sets"] == {"medqa": {"items": 1273, "rejected": 0},
+                                      "medmcqa": {"items": 4183, "rejected": 0},
+                                      "pubmedqa": {"items": 500, "rejected": 0},
+                                      "mmlu": {"items": 1089, "rejected": 0}}
     pqa = [q for q in res.questions if q.source == "sample_pubmedqa"]
     assert all(q.context and q.options == {"A": "yes", "B": "no", "C": "maybe"} for q in pqa)
 
 
 def test_cli_writes_four_artifacts_deterministically(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw = read_params(ROOT / "params.yaml")
     src = raw["collect"]["sources"][0]
     raw["collect"]["sources"].append({**src, "source": "again"})  # every record twice
     raw["collect"]["sources"].append({"source": "fixture", "kind": "local", "split": "train",
@@ -169,14 +174,16 @@ def test_cli_writes_four_artifacts_deterministically(tmp_path, monkeypatch):
                                                  "options": "options", "answer": "answer",
                                                  "answer_format": "letter"}})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
-    outs = []
+    outs, bench = [], write_benchmarks(tmp_path / "params.yaml", tmp_path / "bench")
     for n in (1, 2):
         out = tmp_path / f"out{n}"
-        collect.main(["--params", str(tmp_path / "params.yaml"), "--out", str(out)])
+        collect.main(["--params", str(tmp_path / "params.yaml"), "--out", str(out),
+                      "--benchmarks", str(bench)])
         outs.append(out)
-    assert sorted(p.name for p in outs[0].iterdir()) == ["questions.jsonl", "rejects.jsonl",
-                                                          "report.json", "stats.json"]
-    for name in ("questions.jsonl", "rejects.jsonl", "report.json"):
+    assert sorted(p.name for p in outs[0].iterdir()) == ["metrics.json", "questions.jsonl",
+                                                          "rejects.jsonl", "report.json",
+                                                          "stats.json"]
+    for name in ("questions.jsonl", "rejects.jsonl", "report.json", "metrics.json"):
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
     stats = json.loads((outs[0] / "stats.json").read_text())
     t = stats["total"]
@@ -198,7 +205,7 @@ def test_cli_writes_four_artifacts_deterministically(tmp_path, monkeypatch):
 
 def test_cli_missing_source_file_fails_before_writing(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw = read_params(ROOT / "params.yaml")
     raw["collect"]["sources"][0]["path"] = "assets/nope.jsonl"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(SystemExit, match="collect source 'sample': file not found"):
@@ -207,7 +214,7 @@ def test_cli_missing_source_file_fails_before_writing(tmp_path, monkeypatch):
 
 
 def test_params_missing_key_is_named(tmp_path):
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw = read_params(ROOT / "params.yaml")
     del raw["collect"]["dedup"]["threshold"]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(SystemExit, match="collect.dedup.threshold"):

@@ -9,20 +9,19 @@ import pytest
 
 from reasonmed.answers import Huatuo
 from reasonmed.answers import extract as read_answer
+from reasonmed.benchmarks import Benchmark, stamp
+from reasonmed.bootstrap import interval, resample_means
 from reasonmed.llm import Completion
 from reasonmed.params import ModelSpec
 from reasonmed.records import Question, question_id
 from reasonmed.sources import load_source
 from stages.evaluate import (
-    Benchmark,
     Params,
     Prediction,
     extract,
-    interval,
     main,
     metrics_of,
     request_for,
-    resample_means,
     resolve_model,
     run,
     select,
@@ -113,7 +112,7 @@ def test_huatuo_similarity_fallback_prefers_later_option_on_ties():
 
 # --- prompt and requests ---------------------------------------------------------------
 
-P = Params(benchmarks=[], prompt="stages/prompts/evaluate.md", temperature=0.5, top_p=0.9,
+P = Params(models={}, prompt="stages/prompts/evaluate.md", temperature=0.5, top_p=0.9,
            max_tokens=16, n_resamples=200)
 
 
@@ -149,8 +148,7 @@ class FakeLLM:
 
 
 def test_run_scores_each_item_with_stable_seeds():
-    b = Benchmark(name="t", source="t", kind="local", path="x", split="test", loader="medqa")
-    items = [(b, "t", q(1, "B")), (b, "t", q(2, "C"))]
+    items = [("t", "t", q(1, "B")), ("t", "t", q(2, "C"))]
     llm = FakeLLM("## Final Response\n\nThe answer is B.")
     preds = list(run(items, llm, P, run_seed=1))
     assert [p.strict_correct for p in preds] == [True, False]
@@ -176,26 +174,31 @@ FIXTURE = ROOT / "tests/data/evaluate_bench.jsonl"
 
 
 def _bench(limit=None, subject="subject", path=FIXTURE):
-    return Benchmark(name="mmlu", source="mmlu_test", kind="local", split="test", loader="mmlu",
+    return Benchmark(source="mmlu", kind="local", split="test", loader="mmlu",
                      path=str(path), subject=subject, limit=limit)
+
+
+def _sel(b, seed, cap=None):
+    """What evaluate does with the benchmark stage's output: stamped records, sampled."""
+    return select(b.source, b.limit, stamp(load_source(b), b.rule(), b.source), seed, cap)
 
 
 def test_select_limits_per_column_and_accounts_for_every_record():
     b = _bench(limit=2)
-    items, st = select(b, load_source(b), seed=1)
+    items, st = _sel(b, seed=1)
     assert st["records_in"] == 6 and st["rejected"] == 1 and st["selected"] == 4
     assert st["not_sampled"] == 1
     assert st["columns"] == {"mmlu/anatomy": {"available": 3, "selected": 2},
                              "mmlu/clinical_knowledge": {"available": 2, "selected": 2}}
     ids = [it[2].source_id for it in items]
     assert ids == sorted(ids, key=int), "file order kept"
-    assert items == select(b, load_source(b), seed=1)[0], "seeded: same draw"
-    one, _ = select(_bench(limit=1), load_source(b), seed=1)
+    assert items == _sel(b, seed=1)[0], "seeded: same draw"
+    one, _ = _sel(_bench(limit=1), seed=1)
     assert {it[2].id for it in one} <= {it[2].id for it in items}, "larger limit: superset"
-    capped, _ = select(b, load_source(b), seed=1, cap=1)
+    capped, _ = _sel(b, seed=1, cap=1)
     assert len(capped) == 2
-    whole, st = select(_bench(subject=None), load_source(b), seed=1)
-    assert len(whole) == 5 and list(st["columns"]) == ["mmlu"]
+    whole, st = _sel(_bench(subject=None), seed=1)
+    assert len(whole) == 5 and list(st["columns"]) == ["mmlu"], "no rule: one column"
 
 
 # --- bootstrap and metrics ---------------------------------------------------------------
@@ -269,9 +272,9 @@ def test_real_benchmark_denominators(benchmarks):
           "mmlu/professional_medicine": 272}),
     ]
     for name, path, subject, want in specs:
-        b = Benchmark(name=name, source=name, kind="local", split="test", loader=name,
+        b = Benchmark(source=name, kind="local", split="test", loader=name,
                       path=str(benchmarks / path), subject=subject)
-        items, st = select(b, load_source(b), seed=0)
+        items, st = _sel(b, seed=0)
         assert st["rejected"] == 0, st["reject_reasons"]
         assert {c: v["available"] for c, v in st["columns"].items()} == want
         assert len(items) == sum(want.values())
@@ -284,31 +287,47 @@ def test_real_benchmark_denominators(benchmarks):
 
 @pytest.mark.slow
 def test_tiny_model_end_to_end(tiny_models, tmp_path, monkeypatch):
+    from stages import benchmark
+
     monkeypatch.chdir(ROOT)  # benchmark and prompt paths are repo-relative, as under DVC
     params = tmp_path / "params.yaml"
-    bench = [f"{{name: {n}, source: {n}, kind: local, loader: {n}, split: test, "
-             f"path: assets/benchmarks/{d}/test.jsonl, limit: {k}{s}}}"
-             for n, d, k, s in (("medqa", "medqa", 2, ""), ("pubmedqa", "pubmedqa", 2, ""),
-                                ("mmlu", "mmlu_medical", 1, ", subject: subject"))]
+    bench = "".join(f"  {n}: {{kind: local, loader: {n}, split: test, "
+                    f"path: assets/benchmarks/{d}/test.jsonl, limit: {k}{s}}}\n"
+                    for n, d, k, s in (("medqa", "medqa", 2, ""), ("pubmedqa", "pubmedqa", 2, ""),
+                                       ("mmlu", "mmlu_medical", 1, ", subject: subject")))
     params.write_text(
-        f"run: {{seed: 1, cache: {tmp_path / 'c.sqlite'}, offline: true, threads: 1}}\n"
-        "models: {}\n"
-        "evaluate:\n  backend: hf\n  backend_options: {batch_size: 8}\n"
+        f"run: {{seed: 1}}\nexec: {{cache: {tmp_path / 'c'}, offline: true, threads: 1}}\n"
+        "models: {}\ncollect: {}\nbenchmarks:\n" + bench +
+        "evaluate:\n  models: {}\n  backend: hf\n  backend_options: {}\n"
         "  prompt: stages/prompts/evaluate.md\n  temperature: 0.5\n  top_p: 0.9\n"
-        "  max_tokens: 12\n  n_resamples: 100\n  benchmarks:\n"
-        + "".join(f"    - {b}\n" for b in bench))
+        "  max_tokens: 12\n  n_resamples: 100\n")
+    folder = tmp_path / "bench"
+    for n in ("medqa", "pubmedqa", "mmlu"):
+        monkeypatch.setattr(sys, "argv", ["benchmark", "--name", n, "--params", str(params),
+                                          "--out", str(folder)])
+        benchmark.main()
     out = tmp_path / "ev"
     argv = ["evaluate", "--model", tiny_models["agent"], "--name", "tiny", "--out", str(out),
-            "--params", str(params)]
+            "--params", str(params), "--benchmarks", str(folder)]
     monkeypatch.setattr(sys, "argv", argv)
     main()
     preds = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert len(preds) == 2 + 2 + 6
-    m = json.loads((out / "metrics.json").read_text())
+    m = json.loads((out / "results.json").read_text())
+    head = json.loads((out / "metrics.json").read_text())
+    assert head == {"n": 10, "strict_acc": m["total"]["micro"]["strict_acc"],
+                    "huatuo_acc": m["total"]["micro"]["huatuo_acc"],
+                    "strict_acc_macro": m["total"]["macro_columns"]["strict_acc"],
+                    "unextractable": m["total"]["micro"]["unextractable"], "failed": 0}
     assert len(m["columns"]) == 8 and m["total"]["micro"]["n"] == 10
     for block in [*m["columns"].values(), *m["total"].values()]:
         assert block["strict_acc"] <= block["huatuo_acc"]
-    assert json.loads((out / "ledger.json").read_text())[0]["model_calls"] == 10
-    main()  # a rerun is served from the cache
-    stats = json.loads((out / "stats.json").read_text())
-    assert (stats["model_calls"], stats["cache_hits"], stats["predictions_out"]) == (0, 10, 10)
+    from reasonmed.stage import run_log_path
+
+    assert json.loads((out / "ledger.json").read_text())[0]["requests"] == 10
+    assert json.loads(run_log_path("evaluate-tiny").read_text())["model_calls"] == 10
+    first = (out / "predictions.jsonl").read_bytes()
+    main()  # a rerun is served from the cache, and writes the same predictions
+    log = json.loads(run_log_path("evaluate-tiny").read_text())
+    assert (log["model_calls"], log["cache_hits"]) == (0, 10)
+    assert (out / "predictions.jsonl").read_bytes() == first

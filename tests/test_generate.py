@@ -102,4 +102,4 @@ def test_real_tiny_agent_generates_nine_paths(tiny_models, tmp_path):
     assert len({x.cot for x in paths}) > 9  # sampling differs across seeds/temperatures
     again = list(run([q(1), q(2)], llm, "agent", p, run_seed=7))
     assert [x.cot for x in again] == [x.cot for x in paths]
-    assert llm.ledger.to_list()[0]["model_calls"] == 18  # the second run came from the cache
+    assert llm.ledger.run_list()[0]["model_calls"] == 18  # the second run came from the cache

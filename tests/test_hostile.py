@@ -16,6 +16,7 @@ import yaml
 
 from stages import collect
 from tests import hostile_corpus as hc
+from tests.conftest import write_benchmarks
 
 ROOT = hc.ROOT
 
@@ -76,12 +77,12 @@ def test_the_checker_notices_a_wrong_label(corpus):
 
 # --- a source with no valid record is an error naming it --------------------------------------
 
-def _params(tmp_path, sources, sets=()):
+def _params(tmp_path, sources):
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["collect"]["sources"] = sources
-    raw["collect"]["decontaminate"]["sets"] = list(sets)
     p = tmp_path / "params.yaml"
     p.write_text(yaml.safe_dump(raw))
+    write_benchmarks(p, tmp_path / "benchmarks")
     return p
 
 
@@ -94,7 +95,8 @@ def _src(name, path, **kw):
 def _collect(tmp_path, params):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "stages.collect", "--params", str(params),
-                           "--out", str(tmp_path / "out")], cwd=tmp_path, env=env,
+                           "--out", str(tmp_path / "out"), "--benchmarks",
+                           str(tmp_path / "benchmarks")], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600)
 
 
@@ -115,7 +117,7 @@ def test_a_source_whose_every_record_is_rejected_stops_collect(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     collect.main(["--params", str(_params(tmp_path, [_src("good_src", good),
                                                      _src("all_bad", bad, allow_empty=True)])),
-                  "--out", str(tmp_path / "out")])
+                  "--out", str(tmp_path / "out"), "--benchmarks", str(tmp_path / "benchmarks")])
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     assert stats["sources"]["all_bad"]["rejected"] == 6 and stats["total"]["kept"] == 1
     assert stats["reject_reasons"]["all_bad"] == {"json: json": 1, "options: options_gap": 5}
@@ -128,12 +130,16 @@ def test_an_empty_file_or_eval_set_without_valid_records_stops_collect(tmp_path,
     good = tmp_path / "good.jsonl"
     good.write_text(json.dumps({"id": "g1", "question": "Q?", "options": ["x", "y"],
                                 "answer": "A"}) + "\n")
-    out = ["--out", str(tmp_path / "out")]
+    out = ["--out", str(tmp_path / "out"), "--benchmarks", str(tmp_path / "benchmarks")]
     with pytest.raises(SystemExit, match="collect source 'nothing'.*holds no records"):
         collect.main(["--params", str(_params(tmp_path, [_src("nothing", empty)])), *out])
+    assert not any((tmp_path / "out").glob("*.jsonl"))  # nothing renamed into place
+    # a benchmark without a valid record stops its own stage, by name
     evals = tmp_path / "eval.csv"
     evals.write_text("id,question,options,answer\ne1,Q?,not json,A\n")
-    with pytest.raises(SystemExit, match="collect decontamination set 'my_eval'.*options: type x1"):
-        collect.main(["--params", str(_params(tmp_path, [_src("good", good)],
-                                              [_src("my_eval", evals)])), *out])
-    assert not any((tmp_path / "out").glob("*.jsonl"))  # nothing renamed into place
+    raw = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    raw["benchmarks"] = {"my_eval": {k: v for k, v in _src("my_eval", evals).items()
+                                     if k != "source"}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(SystemExit, match="benchmark 'my_eval'.*options: type x1"):
+        write_benchmarks(tmp_path / "params.yaml", tmp_path / "b2")

@@ -149,3 +149,31 @@ def test_hf_output_depends_only_on_the_request(tiny_models, schema):
     assert texts(3, list(range(24))[::-1]) == ref
     assert texts(1, list(range(0, 24, 5))) == {i: ref[i] for i in range(0, 24, 5)}
     assert len(set(ref.values())) > 12  # seeds differ, so samples differ
+
+
+@pytest.mark.slow
+def test_the_cli_samples_anew_unless_seeded(tiny_models, tmp_path, capsys):
+    """`python -m reasonmed.llm role prompt` at T > 0 asks the model again each call (a new
+    seed), and replays the cache only when given the same --seed; --help lists the roles."""
+    import json
+
+    import yaml
+
+    from reasonmed import llm as cli
+
+    params = {"run": {"seed": 1}, "exec": {"cache": str(tmp_path / "cache")},
+              "models": {"agent": {"backend": "hf", "model": tiny_models["agent"]}}}
+    f = tmp_path / "params.yaml"
+    f.write_text(yaml.safe_dump(params))
+
+    def ask(*extra):
+        capsys.readouterr()
+        cli.main(["agent", "Name one NSAID.", "--max-tokens", "8", "--params", str(f), *extra])
+        out = capsys.readouterr()
+        row = json.loads(out.out[out.out.index("["):])[0]
+        return row["model_calls"], out.err
+    assert [ask()[0] for _ in range(2)] == [1, 1]  # sampled twice, not replayed
+    assert ask("--seed", "5")[0] == 1 and ask("--seed", "5")[0] == 0  # same seed: the cache
+    with pytest.raises(SystemExit):
+        cli.main(["--help", "--params", str(f)])
+    assert "agent" in capsys.readouterr().out

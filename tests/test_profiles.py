@@ -23,9 +23,12 @@ PROFILES = ["params.yaml", "configs/paper.yaml", "configs/api.yaml"]
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 # Sections that are not a DVC stage of the same name, and the class that reads each.
 OWNERS = {"run": None, "exec": None, "models_build": "stages.models", "cost": "reasonmed.cost"}
+# Sections of named entries, one foreach stage each: the class one entry validates with.
+ENTRIES = {"benchmarks": ("reasonmed.benchmarks", "Benchmark"),
+           "external": ("reasonmed.external", "External")}
 # Dicts whose keys are free (passed through one-for-one, or keyed by name).
 FREE = {"models", "sft.config", "sft.lora", "evaluate.backend_options", "cost.api_prices",
-        "exec.roles"}
+        "exec.roles", "benchmarks", "external", "evaluate.models"}
 PAPER_QUESTIONS = 194_925  # METHOD.md section 2
 
 
@@ -55,8 +58,8 @@ def roles_used(p: dict) -> set[str]:
     for sec in p.values():
         if isinstance(sec, dict):
             roles |= {sec[k] for k in ("model", "base_model") if isinstance(sec.get(k), str)}
-    items = DVC["evaluate"].get("foreach", {})
-    roles |= {it["model"] for it in items.values() if it.get("dep") == "models"}
+    roles |= {it["model"] for it in p["evaluate"]["models"].values()
+              if Path(it["model"]).parts[0] not in ("data", "models")}
     return roles
 
 
@@ -70,6 +73,11 @@ def test_every_section_validates_with_its_owner(profile):
     for section in p:
         if section in ("models", "run", "exec"):
             continue
+        if section in ENTRIES:
+            mod, cls = ENTRIES[section]
+            for name, entry in p[section].items():
+                getattr(importlib.import_module(mod), cls).model_validate({"source": name, **entry})
+            continue
         assert section in OWNERS or section in DVC, f"{profile}: section {section} has no owner"
         load_section(section, params_class(section), ROOT / profile)  # + exec.<section>
     for section in set(p["exec"]) - {"cache", "offline", "threads", "progress_every_s",
@@ -80,7 +88,9 @@ def test_every_section_validates_with_its_owner(profile):
 def test_every_dvc_stage_with_params_is_in_the_profiles():
     # Stages whose module has a Params class read a section of the same name.
     for stage in DVC:
-        if stage != "models" and hasattr(importlib.import_module(f"stages.{stage}"), "Params"):
+        if stage in ("benchmark", "external"):  # one stage per entry of their section
+            assert ("benchmarks" if stage == "benchmark" else stage) in load("params.yaml")
+        elif stage != "models" and hasattr(importlib.import_module(f"stages.{stage}"), "Params"):
             assert stage in load("params.yaml"), stage
 
 
@@ -142,9 +152,10 @@ def test_files_a_profile_names_exist(profile):
     p = load(profile)
     files = [p["models_build"]["corpus"]]
     files += [p[s]["prompt"] for s in p if isinstance(p[s], dict) and "prompt" in p[s]]
-    specs = [*p["collect"]["sources"], *p["collect"]["decontaminate"]["sets"],
-             *p["evaluate"]["benchmarks"]]
-    files += [s["path"] for s in specs if s["kind"] == "local"]
+    files += [s["path"] for s in p["collect"]["sources"] if s["kind"] == "local"]
+    # every benchmark and external dataset names a file: its dvc.yaml dep (a hub one names
+    # params.yaml, where its revision is pinned)
+    files += [s["path"] for s in (*p["benchmarks"].values(), *p["external"].values())]
     for f in files:
         assert (ROOT / f).is_file(), f"{profile}: {f} not found"
 
@@ -166,14 +177,18 @@ def test_paper_profile_is_the_paper_setup():
     assert len(src) == 15 and all(s["kind"] == "hf" for s in src)
     assert {s["split"] for s in src if s["loader"] == "mmlu"} == {"dev", "validation"}
     assert p["collect"]["decontaminate"] == load("params.yaml")["collect"]["decontaminate"]
-    assert not any("limit" in b for b in p["evaluate"]["benchmarks"]), "full test sets"
+    assert not any("limit" in b for b in p["benchmarks"].values()), "full test sets"
     assert p["score"]["sample_size"] == 3000
+    rows = p["evaluate"]["models"]
+    assert {"qwen2_5_7b_instruct", "huatuogpt_o1_8b", "llama3_1_8b_instruct"} <= set(rows)
+    for name in ("qwen2_5_7b_instruct", "huatuogpt_o1_8b", "llama3_1_8b_instruct"):
+        assert "/" in m[rows[name]["model"]], f"{name}: a hub id"
+    assert p["external"]["medical_o1"]["dataset"] == "FreedomIntelligence/medical-o1-reasoning-SFT"
 
 
 def test_api_profile_serves_every_llm_role_over_openai():
     p = load("configs/api.yaml")
-    llm_roles = roles_used(p) - {p["sft"]["base_model"]} - {
-        it["model"] for it in DVC["evaluate"]["foreach"].values() if it.get("dep") == "models"}
+    llm_roles = roles_used(p) - {p["sft"]["base_model"]}
     assert llm_roles >= {"agent1", "agent2", "agent3", "verifier", "ranker", "refiner",
                          "optimizer", "summarizer", "scorer"}
     for role in llm_roles:
@@ -271,3 +286,37 @@ def test_dvc_set_param_changes_one_line_and_keeps_the_profile_valid(profile, ove
     from stages import sft
 
     sft.make_config(sft.config_kwargs(read_params(f)["sft"]["config"], str(tmp_path), 0, False))
+
+
+def test_the_default_profile_is_the_embedded_default():
+    """`make profile P=default` restores exactly the params.yaml main ships."""
+    assert (ROOT / "configs/default.yaml").read_bytes() == (ROOT / "params.yaml").read_bytes()
+
+
+def test_make_profile_never_loses_an_edit(tmp_path):
+    import shutil
+    import subprocess
+
+    profiles = [f"configs/{p}.yaml" for p in ("default", "paper", "api")]
+    for f in ("scripts/profile.sh", "params.yaml", *profiles):
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / f, tmp_path / f)
+
+    def profile(name, **env):
+        return subprocess.run(["bash", str(tmp_path / "scripts/profile.sh"), name], cwd=tmp_path,
+                              capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", **env})
+
+    params = tmp_path / "params.yaml"
+    assert profile("paper").returncode == 0
+    assert params.read_bytes() == (ROOT / "configs/paper.yaml").read_bytes()
+    assert profile("api").returncode == 0  # a profile's bytes are no edit
+    edited = params.read_text() + "# my note\n"
+    params.write_text(edited)
+    r = profile("default")
+    assert r.returncode == 1 and "not overwriting" in r.stderr
+    assert params.read_text() == edited  # refused: untouched
+    r = profile("default", FORCE="1")
+    assert r.returncode == 0 and (tmp_path / "params.yaml.orig").read_text() == edited
+    assert params.read_bytes() == (ROOT / "params.yaml").read_bytes()
+    r = profile("nosuch")
+    assert r.returncode == 2 and "profiles: " in r.stderr and "paper" in r.stderr

@@ -270,4 +270,4 @@ def test_real_tiny_ranker(tiny_models, tmp_path):
     assert sum(len(x.chosen) for x in out) == 3
     again = list(run(triples(), llm, p, run_seed=3))
     assert [s.score for x in again for s in x.scores] == [s.score for s in scores]
-    assert llm.ledger.to_list()[0]["model_calls"] == 4  # the rerun came from the cache
+    assert llm.ledger.run_list()[0]["model_calls"] == 4  # the rerun came from the cache

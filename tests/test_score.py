@@ -105,8 +105,16 @@ def test_main_writes_scores_stats_and_ledger(tmp_path, monkeypatch):
     (tmp_path / "scorer").mkdir()  # a local model folder (the backend is a double)
     (tmp_path / "scorer/config.json").write_text("{}")
     params["models"]["scorer"]["model"] = str(tmp_path / "scorer")
+    ext = Path("assets/external/medical_o1_demo_sample.json").resolve()
+    params["external"] = {"o1": {"kind": "local", "split": "demo", "path": str(ext), "fields": {
+        "question": "Question", "reasoning": "Complex_CoT", "answer": "Response"}}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     write_datasets(tmp_path / "datasets")
+    from stages import external
+    monkeypatch.setattr(sys, "argv", ["external", "--name", "o1", "--params",
+                                      str(tmp_path / "params.yaml"), "--out", str(tmp_path / "ext")])
+    monkeypatch.chdir(tmp_path)
+    external.main()
 
     class Backend:
         def generate(self, requests, on_done):
@@ -118,13 +126,16 @@ def test_main_writes_scores_stats_and_ledger(tmp_path, monkeypatch):
     monkeypatch.setattr(score, "LLM", lambda *a, **k: LLM(*a, **k, backend_factory=lambda s, r, e: Backend()))
     monkeypatch.chdir(tmp_path)  # the run log goes to ./work/runs
     monkeypatch.setattr(sys, "argv", ["score", str(tmp_path / "datasets"), str(tmp_path / "out"),
-                                      "--params", str(tmp_path / "params.yaml")])
+                                      "--params", str(tmp_path / "params.yaml"),
+                                      "--external", str(tmp_path / "ext")])
     score.main()
     scores = list(read_jsonl(tmp_path / "out/scores.jsonl", Score))
     run_log = json.loads((tmp_path / "work/runs/score.json").read_text())
-    assert len(scores) == 12 and len({s.item_id for s in scores}) == 12
+    assert len(scores) == 16 and len({s.item_id for s in scores}) == 16
+    assert sum(s.item_id.startswith("o1/") for s in scores) == 4
     st = json.loads((tmp_path / "out/stats.json").read_text())
-    assert set(st["variants"]) == set(P.variants)
+    assert set(st["variants"]) == set(P.variants) and set(st["external"]) == {"o1"}
+    assert st["external"]["o1"]["rows_in"] == 40 and st["external"]["o1"]["sampled"] == 4
     for v in st["variants"].values():
         assert v["rows_in"] == 6 and v["sampled"] == 4 and v["parsed"] + v["unparsed"] == 4
     assert run_log["model_calls"] > 0 and "model_calls" not in st

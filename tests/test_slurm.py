@@ -39,7 +39,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, clone_like, sh
+from tests.conftest import ROOT, clone_like, sh, upstream
 
 SCRIPT = ROOT / "scripts/slurm-cluster.sh"
 CANNOT = 77  # the script's "cannot run here"
@@ -66,6 +66,14 @@ def cannot_run(reason: str):
     pytest.skip(f"SLURM test cluster cannot run here: {reason}")
 
 
+def live(pid: int) -> bool:
+    """Running: not gone and not a zombie (a container's init may reap exited daemons late)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def daemon_pids() -> dict[int, str]:
     out = {}
     for d in Path("/proc").iterdir():
@@ -74,7 +82,7 @@ def daemon_pids() -> dict[int, str]:
                 comm = (d / "comm").read_text().strip()
             except OSError:
                 continue
-            if comm in DAEMONS:
+            if comm in DAEMONS and live(int(d.name)):
                 out[int(d.name)] = comm
     return out
 
@@ -145,12 +153,14 @@ def small_default(dst: Path) -> None:
         p["models_build"]["pretrain_steps"] = 10
 
     edit_params(dst, edit)
-    dvc = yaml.safe_load((dst / "dvc.yaml").read_text())
-    dvc = {"stages": {s: dvc["stages"][s] for s in ("models", "collect", "generate")}}
-    g = dvc["stages"]["generate"]
-    g["deps"] = [d for d in g["deps"] if d not in ("models/agent3",)]
-    g["params"] = [k for k in g["params"] if k != "models.agent3"]
-    (dst / "dvc.yaml").write_text(yaml.safe_dump(dvc, sort_keys=False))
+    stages = yaml.safe_load((dst / "dvc.yaml").read_text())["stages"]
+    dropped = [r for r in ("agent3",) if r not in AGENTS]
+    g = stages["generate"]
+    g["deps"] = [d for d in g["deps"] if d not in [f"models/{r}" for r in dropped]]
+    g["params"] = [k for k in g["params"] if k not in [f"models.{r}" for r in dropped]]
+    keep = upstream(stages, "generate")
+    (dst / "dvc.yaml").write_text(yaml.safe_dump({"stages": {k: stages[k] for k in keep}},
+                                                 sort_keys=False))
 
 
 def md5(path: Path) -> str:
@@ -161,7 +171,7 @@ def md5(path: Path) -> str:
 def repo(tmp_path_factory):
     """A fresh copy of the small default after a local `dvc repro` (the reference bytes)."""
     dst = clone_like(tmp_path_factory.mktemp("slurm"), edit=small_default)
-    sh("dvc", "repro", "collect", cwd=dst)
+    sh("dvc", "repro", "models", "collect", cwd=dst)  # everything upstream of generate
     t0 = time.monotonic()
     sh("dvc", "repro", "generate", cwd=dst)
     timing("generate fan-out, local --cores 2 (dvc repro generate)", time.monotonic() - t0)
@@ -223,6 +233,32 @@ def shard_of_comment(comment: str) -> str | None:
     return f"{m.group(1)}-{m.group(2)}of{SHARDS}" if m else None
 
 
+def repro(dst: Path, *, check: bool = True, env: dict | None = None,
+          timeout: int = 600) -> subprocess.CompletedProcess:
+    """`dvc repro generate` in its own process group; on a timeout the group is killed and
+    the run's SLURM jobs cancelled (they would outlive it)."""
+    before = last_jobid()
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", **(env or {})}
+    proc = subprocess.Popen(["dvc", "repro", "generate"], cwd=dst, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except BaseException as e:
+        os.killpg(proc.pid, signal.SIGKILL)
+        for j in jobs_since(before):
+            subprocess.run(["scancel", j["id"]], check=False)
+        if isinstance(e, subprocess.TimeoutExpired):
+            out = proc.communicate()[0]
+            raise AssertionError(f"dvc repro generate did not finish in {timeout} s:\n"
+                                 f"{out[-4000:]}") from None
+        raise
+    r = subprocess.CompletedProcess(proc.args, proc.returncode, out, "")
+    if check and r.returncode:
+        raise AssertionError(f"dvc repro generate failed:\n{out[-4000:]}")
+    return r
+
+
 @pytest.mark.slow
 def test_job_round_trip(cluster, tmp_path):
     t0 = time.monotonic()
@@ -247,7 +283,7 @@ def test_generate_on_slurm_matches_local(cluster, repo):
     use_slurm(dst)
     before = last_jobid()
     t0 = time.monotonic()
-    sh("dvc", "repro", "generate", cwd=dst)
+    repro(dst)
     timing("generate fan-out, SLURM (dvc repro generate)", time.monotonic() - t0)
     assert md5(dst / "data/generate/paths.jsonl") == reference
 
@@ -273,6 +309,7 @@ def hold_then(dst: Path, job: str, point: str, act) -> tuple[int, str]:
     marker.unlink(missing_ok=True)
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}",
            "REASONMED_HOLD": f"generate-{job}@{point}", "REASONMED_HOLD_MARKER": str(marker)}
+    before = last_jobid()
     proc = subprocess.Popen(["dvc", "repro", "generate"], cwd=dst, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -290,6 +327,8 @@ def hold_then(dst: Path, job: str, point: str, act) -> tuple[int, str]:
         out, _ = proc.communicate(timeout=300)
     except BaseException:
         os.killpg(proc.pid, signal.SIGKILL)
+        for j in jobs_since(before):  # the run's jobs outlive it: never leave one behind
+            subprocess.run(["scancel", j["id"]], check=False)
         raise
     assert proc.returncode != 0, f"the run with a killed job claims success:\n{out[-3000:]}"
     return int(slurm_id), out
@@ -299,7 +338,7 @@ def resumed(dst: Path, reference: str, job: str) -> None:
     """A plain `dvc repro generate` finishes: same bytes, and the job resumed from its cache
     (batch 1 committed before the kill; batch 2 was generated, never committed)."""
     before = last_jobid()
-    sh("dvc", "repro", "generate", cwd=dst)
+    repro(dst)
     assert md5(dst / "data/generate/paths.jsonl") == reference
     rerun = [s for j in jobs_since(before) if (s := shard_of_comment(j["comment"]))]
     assert rerun == [job], f"only the killed shard runs again, not {rerun}"
@@ -325,6 +364,7 @@ def test_scancel_mid_run_resumes_from_cache(cluster, repo):
 
 
 @pytest.mark.slow
+@pytest.mark.exhaustive  # CI runs the round trip, SLURM = local and the scancel test
 def test_node_failure_resumes_from_cache(cluster, repo):
     """SIGKILL the job's processes, their slurmstepd and slurmd, then start slurmd again:
     to SLURM a node that crashed and rebooted (NODE_FAIL; the profile forbids a requeue
@@ -347,11 +387,16 @@ def test_node_failure_resumes_from_cache(cluster, repo):
             except (OSError, ValueError, IndexError):
                 pass
         slurmd = int(Path("/run/slurmd.pid").read_text())
-        for p in (*pids, *stepds, slurmd):
+        # the node's daemons first, so nothing is left to report the job's end
+        doomed = (slurmd, *stepds, *pids)
+        for p in doomed:
             try:
                 os.kill(p, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        deadline = time.monotonic() + 30
+        while any(live(p) for p in doomed) and time.monotonic() < deadline:
+            time.sleep(0.1)
         r = script("start")  # the node comes back
         assert r.returncode == 0, r.stderr
 
@@ -363,6 +408,7 @@ def test_node_failure_resumes_from_cache(cluster, repo):
 
 
 @pytest.mark.slow
+@pytest.mark.exhaustive  # CI runs the round trip, SLURM = local and the scancel test
 def test_a_shard_that_keeps_failing_names_itself_and_its_logs(cluster, repo):
     """The shard's cache file is unusable (a folder stands where the SQLite file goes), so
     every attempt exits 1; with one retry the run stops naming rule, shard and logs."""
@@ -374,25 +420,30 @@ def test_a_shard_that_keeps_failing_names_itself_and_its_logs(cluster, repo):
     broken.mkdir(parents=True)
     try:
         before = last_jobid()
-        r = sh("dvc", "repro", "generate", cwd=dst, check=False)
+        r = repro(dst, check=False)
     finally:
         broken.rmdir()
-    out = r.stdout + r.stderr
+    out = r.stdout
     assert r.returncode != 0
     attempts = [j for j in jobs_since(before) if shard_of_comment(j["comment"]) == job]
     assert [j["state"] for j in attempts] == ["FAILED", "FAILED"], attempts
-    assert "Error in rule generate_shard" in out, out[-4000:]
-    assert re.search(r"wildcards: agent=agent1, key=[0-9a-f]{12}, shard=1", out), out[-4000:]
+    # Snakemake's error block for each attempt: rule, the shard's output (agent, key,
+    # i of N), its log and the attempt's SLURM log; then the fan-out's own summary.
+    errors = out.split("Error in rule generate_shard:")[1:]
+    assert len(errors) == 2, out[-4000:]
     shard_log = next((dst / "work/generate/logs").glob("agent1_*_1.log"))
-    assert f"work/generate/logs/{shard_log.name}" in out, out[-4000:]
+    key = shard_log.stem.split("_")[1]
+    for a, block in zip(attempts, errors):
+        assert f"SLURM-job '{a['id']}' failed" in block, block
+        assert f"output: work/generate/agent1/{key}/1of{SHARDS}.jsonl" in block, block
+        assert (f"log: work/generate/logs/{shard_log.name}, {dst}/.snakemake/slurm_logs/"
+                f"rule_generate_shard/agent1_{key}_1/{a['id']}.log") in block, block
     assert "unable to open database file" in shard_log.read_text()
-    for a in attempts:  # each attempt's SLURM log is named
-        assert re.search(rf"slurm_logs/rule_generate_shard/agent1_[0-9a-f]{{12}}_1/{a['id']}\.log", out), \
-            out[-4000:]
     assert "generate: the fan-out failed" in out, out[-4000:]
 
 
 @pytest.mark.slow
+@pytest.mark.exhaustive
 @pytest.mark.parametrize("request_syntax, expected", [("gpus", "--gpus=8"), ("gres", "--gres=gpu:8")])
 def test_a_tp8_agent_asks_slurm_for_8_gpus(cluster, repo, tmp_path, request_syntax, expected):
     """The shipped profile unchanged (partition `gpu`, absent here): sbatch refuses every
@@ -413,8 +464,9 @@ def test_a_tp8_agent_asks_slurm_for_8_gpus(cluster, repo, tmp_path, request_synt
     with open(params, "w") as f:
         y.dump(p, f)
     before = last_jobid()
-    r = sh(sys.executable, "-m", "stages.generate", "fanout", "--params", params.name, cwd=dst,
-           check=False)
+    r = subprocess.run([sys.executable, "-m", "stages.generate", "fanout", "--params", params.name],
+                       cwd=dst, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"})
     out = r.stdout + r.stderr
     try:
         assert r.returncode != 0
@@ -435,6 +487,7 @@ def test_a_tp8_agent_asks_slurm_for_8_gpus(cluster, repo, tmp_path, request_synt
 
 
 @pytest.mark.slow
+@pytest.mark.exhaustive  # CI runs the round trip, SLURM = local and the scancel test
 def test_sft_runs_as_a_slurm_job_under_srun_accelerate_launch(cluster, repo, tmp_path):
     dst, _ = repo
     rows = [{"id": f"r{i}", "question_id": f"q{i}",
@@ -554,3 +607,15 @@ def test_job_resources_come_from_the_model_specs():
     paper["exec"]["slurm"] = {"partiton": "gpu"}
     with pytest.raises(ValueError, match="exec.slurm.partiton"):
         JobResources(paper)
+
+
+def test_the_script_says_why_it_cannot_run():
+    """Not root: exit 77 (cannot run here) with the reason, for the fixture to skip on."""
+    cmd = ["bash", str(SCRIPT), "start"]
+    if os.geteuid() == 0:
+        if shutil.which("runuser") is None:
+            pytest.skip("root without runuser: cannot try the script as another user")
+        cmd = ["runuser", "-u", "nobody", "--", *cmd]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd="/")
+    assert r.returncode == CANNOT, (r.returncode, r.stderr)
+    assert "cannot run here: needs root" in r.stderr.strip().splitlines()[-1]

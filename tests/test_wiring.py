@@ -12,27 +12,62 @@ import pytest
 import yaml
 
 from reasonmed.fanout import code_files
+from reasonmed.params import read_params
 from reasonmed.wiring import closure, snakefile_closure
 
 ROOT = Path(__file__).resolve().parents[1]
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+PARAMS = read_params(ROOT / "params.yaml")
 SHARED = {"run", "exec", "models", "models_build", "cost"}
+SECTION = {"benchmark": "benchmarks"}  # a foreach stage over a section named in the plural
 CODE = re.compile(r"^(reasonmed|stages)/.*\.py$")
-
-
-def body(stage: str) -> dict:
-    return DVC[stage].get("do", DVC[stage])  # foreach stages keep their body under `do`
-
-
-def params_of(stage: str) -> list[str]:
-    return [p if isinstance(p, str) else next(iter(p)) for p in body(stage).get("params", [])]
 
 
 def get(d: dict, dotted: str):
     for part in dotted.split("."):
         d = d[part]
     return d
+
+
+def _render(v, key, item):
+    """DVC's foreach substitution (${key}, ${item}, ${item.x}) of one stage body."""
+    if isinstance(v, dict):
+        return {_render(k, key, item): _render(x, key, item) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_render(x, key, item) for x in v]
+    if isinstance(v, str):
+        v = v.replace("${key}", str(key))
+        v = re.sub(r"\$\{item\.([\w.]+)\}", lambda m: str(get(item, m.group(1))), v)
+        return v.replace("${item}", str(item))
+    return v
+
+
+def expanded() -> dict[str, tuple[str, dict]]:
+    """Every concrete stage (`name` or `name@key`) -> (its dvc.yaml stage, its body)."""
+    out = {}
+    for name, spec in DVC.items():
+        if "foreach" not in spec:
+            out[name] = (name, spec)
+            continue
+        each = spec["foreach"]
+        if isinstance(each, str):  # ${section.path}
+            each = get(PARAMS, each.strip("${}"))
+        pairs = each.items() if isinstance(each, dict) else ((x, x) for x in each)
+        for key, item in pairs:
+            out[f"{name}@{key}"] = (name, _render(spec["do"], key, item))
+    return out
+
+
+STAGES = expanded()
+
+
+def body(stage: str) -> dict:
+    return STAGES[stage][1] if stage in STAGES else next(
+        b for n, b in STAGES.values() if n == stage)
+
+
+def params_of(stage: str) -> list[str]:
+    return [p if isinstance(p, str) else next(iter(p)) for p in body(stage).get("params", [])]
 
 
 @pytest.mark.parametrize("stage", sorted(DVC))
@@ -49,17 +84,21 @@ def test_code_deps_are_exactly_the_import_closure(stage):
     assert len(code) == len(set(code)), f"{stage}: duplicate deps"
 
 
-@pytest.mark.parametrize("stage", sorted(DVC))
+@pytest.mark.parametrize("stage", sorted(STAGES))
 def test_prompt_and_model_deps_follow_the_params_the_stage_reads(stage):
-    deps, params = body(stage)["deps"], params_of(stage)
+    deps, params, base = body(stage)["deps"], params_of(stage), STAGES[stage][0]
     sections = [p for p in params if "." not in p and p in PARAMS and isinstance(PARAMS[p], dict)]
     prompts = {PARAMS[s]["prompt"] for s in sections if "prompt" in PARAMS[s]}
     prompts = sorted(prompts | {get(PARAMS, p) for p in params if p.endswith(".prompt")})
     assert sorted(d for d in deps if d.startswith("stages/prompts/")) == prompts, stage
     roles = sorted(p.split(".", 1)[1] for p in params if p.startswith("models."))
     model_deps = sorted(d.split("/", 1)[1] for d in deps if re.match(r"^models/[^/]+$", d))
-    if stage == "evaluate":  # the base row reads models/student through ${item.dep}
-        assert "${item.dep}" in deps and roles == ["student"]
+    if base == "evaluate":  # a row: a role (its models/<role> and models.<role>) or a checkpoint
+        row = PARAMS["evaluate"]["models"][stage.split("@")[1]]
+        if row["model"] in PARAMS["models"]:
+            assert (model_deps, roles) == ([row["model"]], [row["model"]]), stage
+        else:
+            assert row["dep"] == row["model"] in deps and not roles, stage
     elif stage == "models":  # it makes them: the whole section, no models/<role> deps
         assert "models" in params and not model_deps
         contracts = {c for s in PARAMS["models"].values() for c in (s.get("build") or {}).get(
@@ -70,17 +109,19 @@ def test_prompt_and_model_deps_follow_the_params_the_stage_reads(stage):
         assert model_deps == roles, f"{stage}: models/<role> deps {model_deps} vs params {roles}"
 
 
-@pytest.mark.parametrize("stage", sorted(DVC))
+@pytest.mark.parametrize("stage", sorted(STAGES))
 def test_params_are_the_keys_the_stage_reads(stage):
-    params = params_of(stage)
-    mod = importlib.import_module(f"stages.{stage}")
+    params, base = params_of(stage), STAGES[stage][0]
+    mod = importlib.import_module(f"stages.{base}")
     assert mod.__doc__ and "python -m stages." in mod.__doc__, "docstring gives a runnable command"
     assert hasattr(mod, "main") and hasattr(mod, "run")
     for p in params:
         assert not p.startswith("exec"), f"{stage}: exec knobs are never hashed ({p})"
         get(PARAMS, p)  # exists (DVC fails on a declared key that is missing)
     if stage not in ("models",):
-        assert stage in params, f"{stage} must depend on its own params section"
+        own = SECTION.get(base, base)
+        assert own in params or f"{own}.{stage.partition('@')[2]}" in params, (
+            f"{stage} must depend on its own params section")
     if stage == "generate":
         assert sorted(p for p in params if p.startswith("models.")) == sorted(
             f"models.{a}" for a in PARAMS["generate"]["agents"])
@@ -102,7 +143,9 @@ def test_snakefile_inputs_are_the_generate_closure():
 
 
 def test_every_params_section_has_a_stage():
-    assert set(PARAMS) - SHARED <= set(DVC), set(PARAMS) - SHARED - set(DVC)
+    sections = set(PARAMS) - SHARED
+    owned = {SECTION.get(s, s) for s in DVC}
+    assert sections <= owned, sections - owned
     assert set(PARAMS["exec"]) - {"cache", "offline", "threads", "progress_every_s",
                                   "log_level", "roles"} <= set(DVC)
 

@@ -1,0 +1,83 @@
+"""report: the main results table, the ablation's paired tests, missing values, the caveat.
+
+Converse checks: a value the artifacts lack is shown as missing (never 0, never a bar); the
+significance of two identical models is no difference; the tiny-model caveat appears exactly
+when a role is built locally.
+"""
+
+import numpy as np
+import pytest
+
+from reasonmed.bootstrap import mcnemar_exact, paired
+from stages.report import MISSING, TOTALS, Params, accuracy_rows, md_table, significance, tex_table
+
+P = Params(variants=["reasonmed", "cotmed", "responsemed"])
+
+
+def block(acc):
+    return {"n": 10, "strict_acc": acc, "strict_ci_lo": acc - 5, "strict_ci_hi": acc + 5,
+            "huatuo_acc": acc + 1, "huatuo_ci_lo": acc - 4, "huatuo_ci_hi": acc + 6}
+
+
+def metrics(cols):
+    return {"columns": {c: block(a) for c, a in cols.items()},
+            "total": {"micro": block(50.0), "macro_columns": block(40.0),
+                      "macro_benchmarks": block(45.0)}}
+
+
+def test_rows_follow_models_and_a_missing_column_or_model_is_missing():
+    evals = {"base": metrics({"medqa": 20.0, "mmlu/anatomy": 30.0}),
+             "tuned": metrics({"medqa": 25.0}),  # no MMLU column
+             "baseline": None}  # never evaluated
+    cols, table = accuracy_rows(evals, "strict")
+    assert cols == ["medqa", "mmlu/anatomy", *TOTALS.values()]
+    assert list(table) == ["base", "tuned", "baseline"]
+    assert "mmlu/anatomy" not in table["tuned"] and table["baseline"] == {}
+    assert table["base"]["total (micro)"] == (50.0, 45.0, 55.0)
+    rows = [[m] + [table[m].get(c, (None,))[0] for c in cols] for m in table]
+    md = md_table(["model", *cols], rows)
+    assert f"| tuned | 25.00 | {MISSING} |" in md and "| baseline | " + " | ".join([MISSING] * 4) + " |" in md
+    assert " 0.00 " not in md, "a missing value is never drawn as 0"
+    assert "--" in tex_table(["model", *cols], rows, "c") and MISSING not in tex_table(
+        ["model", *cols], rows, "c")
+
+
+def test_a_real_zero_stays_zero():
+    cols, table = accuracy_rows({"m": metrics({"medqa": 0.0})}, "strict")
+    assert table["m"]["medqa"][0] == 0.0
+
+
+def test_paired_identical_models_differ_by_nothing():
+    a = np.array([1, 0, 1, 1, 0, 1])
+    r = paired(a, a, 500, 0.95, 0)
+    assert (r["diff"], r["ci_lo"], r["ci_hi"], r["only_a"], r["only_b"], r["mcnemar_p"]) == (
+        0.0, 0.0, 0.0, 0, 0, 1.0)
+
+
+def test_paired_detects_a_real_difference_and_is_seeded():
+    rng = np.random.default_rng(0)
+    b = (rng.random(400) < 0.4).astype(int)
+    a = np.maximum(b, (rng.random(400) < 0.3).astype(int))  # A right wherever B is, and more
+    r = paired(a, b, 1000, 0.95, 3)
+    assert r["diff"] > 0 and r["ci_lo"] > 0 and r["mcnemar_p"] < 1e-6 and r["only_b"] == 0
+    assert r == paired(a, b, 1000, 0.95, 3)
+    with pytest.raises(ValueError, match="aligned"):
+        paired(a, b[:-1], 10, 0.95, 0)
+
+
+@pytest.mark.parametrize("b, c, p", [(0, 0, 1.0), (5, 5, 1.0), (10, 0, 0.001953125),
+                                     (1, 0, 1.0)])
+def test_mcnemar_exact_table(b, c, p):
+    assert mcnemar_exact(b, c) == pytest.approx(p)
+
+
+def test_significance_pairs_on_shared_items_only():
+    preds = {"reasonmed": {("medqa", "q1"): True, ("medqa", "q2"): True, ("medqa", "q3"): False},
+             "cotmed": {("medqa", "q1"): False, ("medqa", "q2"): True},  # q3 failed: absent
+             "responsemed": {}}
+    sig = significance(preds, 200, 0.95, 1)
+    assert [(s["a"], s["b"]) for s in sig] == [("reasonmed", "cotmed"),
+                                              ("reasonmed", "responsemed"),
+                                              ("cotmed", "responsemed")]
+    assert sig[0]["n"] == 2 and sig[0]["only_a"] == 1 and sig[0]["diff"] == 50.0
+    assert sig[1] == {"a": "reasonmed", "b": "responsemed", "n": 0}

@@ -119,6 +119,8 @@ def roles(path: str, raw: dict, reach: bool = False) -> Iterator[str]:
         if role not in models:
             yield (f"{path}: role '{role}' is used but not defined under `models`"
                    f"{did_you_mean(role, set(models))}")
+    # folders the models stage builds (a role with `build:`), which other roles may share
+    built = {b.get("model") for b in models.values() if isinstance(b, dict) and b.get("build")}
     for role, body in models.items():
         where = f"{path}: models.{role}"
         try:
@@ -140,7 +142,7 @@ def roles(path: str, raw: dict, reach: bool = False) -> Iterator[str]:
             if reach:
                 yield from (f"{where}: {m}" for m in _reachable(spec))
             continue
-        yield from (f"{where}.model: {m}" for m in _weights(spec, offline))
+        yield from (f"{where}.model: {m}" for m in _weights(spec, offline, built))
 
 
 def _backend_options(spec: ModelSpec, opts: dict) -> list[str]:
@@ -170,10 +172,10 @@ def _backend_options(spec: ModelSpec, opts: dict) -> list[str]:
     return out
 
 
-def _weights(spec: ModelSpec, offline: bool) -> list[str]:
+def _weights(spec: ModelSpec, offline: bool, built: set) -> list[str]:
     """hf/vllm: a local folder that exists (or that the models stage builds), or a pinned hub id."""
     p = Path(spec.model).expanduser()
-    if p.exists() or spec.build is not None:
+    if p.exists() or spec.build is not None or spec.model in built:
         return []
     if HUB_ID.match(spec.model) and not spec.model.startswith((".", "/", "~")) and not p.parent.exists():
         out = []

@@ -71,6 +71,14 @@ def test_the_default_is_ready():
     assert problems(str(ROOT / "params.yaml")) == []
 
 
+def test_the_default_is_ready_on_a_fresh_clone(tmp_path, monkeypatch):
+    """Before the models stage ran: no models/ folder yet, and roles that share a built
+    folder (ranker on models/verifier) are no hub ids."""
+    monkeypatch.chdir(tmp_path)
+    assert not (tmp_path / "models").exists()
+    assert problems(str(ROOT / "params.yaml")) == []
+
+
 @pytest.mark.parametrize("what, edits, unset, pattern", CASES, ids=[c[0] for c in CASES])
 def test_one_clear_line_per_misconfiguration(tmp_path, monkeypatch, what, edits, unset, pattern):
     p = copy.deepcopy(DEFAULT)

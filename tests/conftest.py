@@ -89,12 +89,28 @@ def commit(repo: Path, msg: str) -> None:
        cwd=repo)
 
 
+def smaller_default(dst: Path) -> None:
+    """The default at a quarter of its questions and a third of its benchmark items, every
+    stage, tier and table still present: the DAG's mechanics in less time (the full
+    default's shapes are held by tests/test_default.py on the committed artifacts)."""
+    sample = dst / "assets/questions_sample.jsonl"
+    lines = sample.read_text().splitlines()
+    sample.write_text("\n".join(lines[::4]) + "\n")  # 12 of 48, every benchmark style
+    # Text edits, not a YAML dump: params.yaml keeps DVC's own layout, so the README's
+    # `dvc exp run -S` still changes one line of it (tests/test_pipeline.py checks that).
+    text = (dst / "params.yaml").read_text()
+    for old, new in (("    limit: 24\n", "    limit: 8\n"), ("  sample_size: 30 ", "  sample_size: 8 ")):
+        assert old in text, old
+        text = text.replace(old, new)
+    (dst / "params.yaml").write_text(text)
+
+
 @pytest.fixture(scope="session")
 def default_repo(tmp_path_factory):
-    """A fresh copy of the default after one full `dvc repro`, committed; the params keys
+    """A fresh copy of the (smaller) default after one full `dvc repro`, committed; the params keys
     every stage read are traced. (repo, trace file, repro output). Tests that change it put
     it back (git checkout) unless they run last (tests/test_pipeline.py)."""
-    dst = clone_like(tmp_path_factory.mktemp("repo"))
+    dst = clone_like(tmp_path_factory.mktemp("repo"), edit=smaller_default)
     trace = tmp_path_factory.mktemp("trace") / "params-trace.tsv"
     r = sh("dvc", "repro", cwd=dst, env={"REASONMED_TRACE_PARAMS": str(trace)})
     commit(dst, "repro")

@@ -147,8 +147,14 @@ def test_execution_knobs_rerun_nothing(traced):
     restore(repo)
 
 
+# CI reruns generate (the stale-shard case) and summarize; the other six are exhaustive
+# (`make test-all`): each is one model-loading stage run.
+CI_PROMPTS = {"generate", "summarize"}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("stage", sorted(PRIMARY))
+@pytest.mark.parametrize("stage", [pytest.param(s, marks=() if s in CI_PROMPTS else pytest.mark.exhaustive)
+                                   for s in sorted(PRIMARY)])
 def test_a_prompt_edit_changes_the_stage_output(traced, stage):
     repo, _ = traced
     out = repo / PRIMARY[stage]

@@ -108,6 +108,15 @@ def files_digest(paths: list[str], root: Path = ROOT) -> str:
     return h.hexdigest()[:16]
 
 
+def code_deps(stage: str, root: Path = ROOT) -> list[str]:
+    """A DVC stage's code deps: its module's closure, and for generate the Snakefile's too
+    (its shard jobs run the code the Snakefile imports)."""
+    files = closure(f"stages.{stage}", root=root)
+    if stage == "generate":
+        files = sorted(set(files) | set(snakefile_closure(root / "Snakefile", root)))
+    return files
+
+
 _CODE_DEP = re.compile(r"^(\s+)- ((?:reasonmed|stages)/\S+\.py)\s*$")
 
 
@@ -121,10 +130,7 @@ def sync_dvc_yaml(path: Path = ROOT / "dvc.yaml", root: Path = ROOT) -> bool:
             stage = m.group(1)
         if (m := _CODE_DEP.match(line)) and stage is not None:
             if stage not in done:
-                files = closure(f"stages.{stage}", root=root)
-                if stage == "generate":
-                    files = sorted(set(files) | set(snakefile_closure(root / "Snakefile", root)))
-                out += [f"{m.group(1)}- {f}" for f in files]
+                out += [f"{m.group(1)}- {f}" for f in code_deps(stage, root)]
                 done.add(stage)
             continue
         out.append(line)

@@ -106,12 +106,8 @@ def fanout(params: str) -> int:
            *shlex.split(p.snakemake), "--allowed-rules", "generate_shard", "generate_gather",
            "--", "data/generate/paths.jsonl"]
     log.info("generate: %s", " ".join(shlex.quote(c) for c in cmd))
-    # Pre-flight (reasonmed/check.py) before days of compute: every section, role and the
-    # SFTConfig, not only generate's. A subprocess, not an import: it shapes no byte of
-    # the output, so it is no dependency of this stage.
-    check = subprocess.run([sys.executable, "-m", "reasonmed.check", "--quiet", "--params", params])
-    if check.returncode:
-        return check.returncode
+    if code := preflight(params):
+        return code
     n = sum(1 for _ in open(QUESTIONS, encoding="utf-8"))
     total = n * len(p.agents) * len(p.temperatures) * p.samples_per_temperature
     done = sum(sum(1 for _ in open(f, encoding="utf-8"))
@@ -129,6 +125,29 @@ def fanout(params: str) -> int:
         log.error("generate: the fan-out failed (exit %s); shard logs: work/generate/logs/. "
                   "Finished completions are in the request cache (%s): `dvc repro` resumes",
                   code, run_p.cache)
+    return code
+
+
+def preflight(params: str) -> int:
+    """The pre-flight check (reasonmed/check.py) before days of compute: every section,
+    role and the SFTConfig, not only generate's. A subprocess, not an import: it shapes no
+    byte of the output, so it is no dependency of this stage. A pass is remembered for the
+    same params bytes, check code and environment variable names (work/check/<digest>), so
+    a resumed or repeated fan-out does not pay for it again."""
+    import hashlib
+    from importlib.util import find_spec
+
+    env = sorted(k for k in os.environ if not k.startswith("REASONMED_"))
+    h = hashlib.sha256(Path(params).read_bytes() + Path(find_spec("reasonmed.check").origin)
+                       .read_bytes() + "\0".join(env).encode()).hexdigest()[:16]
+    passed = Path("work/check") / h
+    if passed.exists():
+        return 0
+    code = subprocess.run([sys.executable, "-m", "reasonmed.check", "--quiet", "--params",
+                           params]).returncode
+    if code == 0:
+        passed.parent.mkdir(parents=True, exist_ok=True)
+        passed.touch()
     return code
 
 

@@ -129,11 +129,12 @@ def interrupt(repo: Path, stage: str, how: str, point: str) -> None:
         assert "Traceback" not in err, err[-3000:]
 
 
-# CI runs four cells that cover every signal, every point and both stages; the other 14
-# are marked exhaustive (`make test-all`), as each cell costs two model-loading runs.
+# CI runs two cells: the whole tree SIGKILLed mid-batch in generate (a partly warm cache
+# must not change the rest) and Ctrl-C mid-batch in verify (no lock or incomplete-file
+# error after it); the other 16 are marked exhaustive (`make test-all`): each cell costs
+# about 90 s of model-loading runs.
 PT = {"start": 0, "mid-batch": 1, "before-output": 2}
-CI_CELLS = {("generate", "mid-batch", "kill-tree"), ("generate", "before-output", "sigint"),
-            ("verify", "start", "kill-worker"), ("verify", "mid-batch", "sigint")}
+CI_CELLS = {("generate", "mid-batch", "kill-tree"), ("verify", "mid-batch", "sigint")}
 CELLS = [pytest.param(stage, PT[point], how, id=f"{stage}-{point}-{how}",
                       marks=() if (stage, point, how) in CI_CELLS else pytest.mark.exhaustive)
          for stage in OUTS for point in PT for how in SIGNALS]

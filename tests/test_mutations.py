@@ -26,7 +26,7 @@ import yaml
 
 from reasonmed.params import read_params
 from reasonmed.records import content_hash
-from reasonmed.wiring import closure
+from reasonmed.wiring import code_deps
 from tests.conftest import ROOT, sh
 
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
@@ -100,12 +100,16 @@ def test_module_edits_rerun_exactly_the_stages_that_import_them(traced):
     repo, _ = traced
     modules = sorted(str(p.relative_to(repo)) for d in ("reasonmed", "stages")
                      for p in (repo / d).rglob("*.py"))
+    wrong = {}
     for m in modules:
         with open(repo / m, "a") as f:
             f.write("\n# edited by the mutation test\n")
-        expected = {s for s in STAGES if m in closure(f"stages.{s}", root=repo)}
-        assert status(repo) == expected, m
-        restore(repo, check=False)
+        expected = {s for s in STAGES if m in code_deps(s, root=repo)}
+        got = status(repo)
+        restore(repo, check=False)  # before asserting: a failure must not leak into the next
+        if got != expected:
+            wrong[m] = {"extra": sorted(got - expected), "missing": sorted(expected - got)}
+    assert not wrong, wrong
     assert status(repo) == set()
 
 
@@ -116,16 +120,20 @@ def test_prompt_and_param_edits_rerun_exactly_their_readers(traced):
         key, value = KNOBS[stage]
         assert reads_key(seen[stage], key), f"{stage} never read {key}: pick another knob"
         set_param(repo, key, value)
-        assert status(repo) == {s for s in STAGES if reads_key(seen[s], key)}, key
-        restore(repo)
+        try:
+            assert status(repo) == {s for s in STAGES if reads_key(seen[s], key)}, key
+        finally:
+            restore(repo, check=False)
     prompts = {PARAMS[s]["prompt"]: s for s in PARAMS if isinstance(PARAMS[s], dict)
                and "prompt" in PARAMS[s]}
     for prompt, section in prompts.items():
         with open(repo / prompt, "a") as f:
             f.write("\nBe brief.\n")
         readers = {s for s in STAGES if section in seen[s] or f"{section}.prompt" in seen[s]}
-        assert status(repo) == readers, prompt
-        restore(repo)
+        try:
+            assert status(repo) == readers, prompt
+        finally:
+            restore(repo, check=False)
 
 
 @pytest.mark.slow
@@ -141,10 +149,12 @@ def test_execution_knobs_rerun_nothing(traced):
         if stage in DVC and stage != "generate":
             ex[stage] = {k: 3 for k in knobs}
     (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
-    assert status(repo) == set()
-    # ...and a repro reruns nothing either (the Snakemake shards are keyed without them).
-    assert "Running stage" not in sh("dvc", "repro", cwd=repo).stdout
-    restore(repo)
+    try:
+        assert status(repo) == set()
+        # ...and a repro reruns nothing either (the Snakemake shards are keyed without them).
+        assert "Running stage" not in sh("dvc", "repro", cwd=repo).stdout
+    finally:
+        restore(repo, check=False)
 
 
 # CI reruns generate (the stale-shard case) and summarize; the other six are exhaustive
@@ -161,15 +171,17 @@ def test_a_prompt_edit_changes_the_stage_output(traced, stage):
     before = hashlib.md5(out.read_bytes()).hexdigest()
     prompt = repo / PARAMS[stage]["prompt"]
     prompt.write_text(prompt.read_text().rstrip() + "\nAnswer as briefly as you can.\n")
-    sh("dvc", "repro", "--single-item", SINGLE.get(stage, stage), cwd=repo)
-    assert hashlib.md5(out.read_bytes()).hexdigest() != before
-    if stage == "generate":
-        new = content_hash(prompt.read_text(encoding="utf-8"))
-        hashes = {json.loads(line)["prompt_hash"] for line in out.read_text().splitlines()}
-        assert hashes == {new}, "paths still carry the old prompt's hash"
-    # Put the prompt back and the outputs with it, from DVC's cache (no model load: the
-    # forced-rerun test in test_pipeline shows a rerun re-asks nothing).
-    restore(repo, check=False)
-    sh("dvc", "checkout", "--force", cwd=repo)
+    try:
+        sh("dvc", "repro", "--single-item", SINGLE.get(stage, stage), cwd=repo)
+        assert hashlib.md5(out.read_bytes()).hexdigest() != before
+        if stage == "generate":
+            new = content_hash(prompt.read_text(encoding="utf-8"))
+            hashes = {json.loads(line)["prompt_hash"] for line in out.read_text().splitlines()}
+            assert hashes == {new}, "paths still carry the old prompt's hash"
+    finally:
+        # Put the prompt back and the outputs with it, from DVC's cache (no model load: the
+        # forced-rerun test in test_pipeline shows a rerun re-asks nothing).
+        restore(repo, check=False)
+        sh("dvc", "checkout", "--force", cwd=repo)
     assert hashlib.md5(out.read_bytes()).hexdigest() == before
     assert re.search(r"up to date", sh("dvc", "status", cwd=repo).stdout)

@@ -147,6 +147,7 @@ def test_the_trl_export_trains_as_is(repo, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.exhaustive  # test_mutations covers the rerun set in CI (dvc status, cheaply)
 def test_editing_the_summarizer_prompt_reruns_only_downstream(repo):
     # Last in this module: it changes the fixture repo's summaries.
     dst, _ = repo

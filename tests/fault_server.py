@@ -148,10 +148,12 @@ class Handler(BaseHTTPRequestHandler):
 @contextlib.contextmanager
 def serve(rates: dict[str, float] | None = None, *, seed: int = 0, max_faults: int = 2,
           hang_s: float = 3.0, trickle_s: float = 0.5,
-          reply: Callable[[str], str] = verdict_reply) -> Iterator[tuple[str, State]]:
-    """Run the server in a thread; yields (base_url, state)."""
+          reply: Callable[[str], str] = verdict_reply, port: int = 0) -> Iterator[tuple[str, State]]:
+    """Run the server in a thread; yields (base_url, state). `port`: a fixed one, so runs
+    against successive servers share a base_url (part of every cache key)."""
     state = State(rates or {}, seed, max_faults, hang_s, trickle_s, reply)
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), type("H", (Handler,), {"state": state}))
+    ThreadingHTTPServer.allow_reuse_address = True
+    srv = ThreadingHTTPServer(("127.0.0.1", port), type("H", (Handler,), {"state": state}))
     srv.daemon_threads = True
     t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     t.start()

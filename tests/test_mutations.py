@@ -83,7 +83,8 @@ def set_param(repo: Path, key: str, value) -> None:
 
 
 def restore(repo: Path, check: bool = True) -> None:
-    sh("git", "checkout", "--", ".", cwd=repo)
+    # from HEAD, not the index: DVC stages dvc.lock itself (core.autostage in .dvc/config)
+    sh("git", "checkout", "HEAD", "--", ".", cwd=repo)
     if check:
         assert status(repo) == set()
 

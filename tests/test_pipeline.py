@@ -6,7 +6,6 @@ import re
 import sys
 
 import pytest
-import yaml
 
 from reasonmed.params import read_params
 from tests.conftest import ROOT, sh
@@ -21,10 +20,10 @@ def repo(default_repo):
 @pytest.mark.slow
 def test_repro_runs_every_stage_and_second_repro_is_noop(repo):
     dst, first = repo
-    for stage, spec in yaml.safe_load((dst / "dvc.yaml").read_text())["stages"].items():
-        names = [f"{stage}@{k}" for k in spec["foreach"]] if "foreach" in spec else [stage]
-        for name in names:
-            assert f"Running stage '{name}'" in first.stdout, name
+    names = sh("dvc", "stage", "list", "--name-only", cwd=dst).stdout.split()  # foreach expanded
+    assert "benchmark@medqa" in names and "evaluate@base" in names, names
+    for name in names:
+        assert f"Running stage '{name}'" in first.stdout, name
     second = sh("dvc", "repro", cwd=dst)
     assert "Running stage" not in second.stdout
     assert sh("dvc", "status", cwd=dst).stdout.strip().endswith("up to date.")
@@ -38,7 +37,8 @@ def test_default_run_verdicts_are_mixed_and_all_parse(repo):
     ver = json.loads((dst / "data/verify/stats.json").read_text())
     col = json.loads((dst / "data/collect/stats.json").read_text())
     n_q = sum(1 for _ in open(dst / "data/collect/questions.jsonl"))
-    assert n_q >= 40 and gen["paths_out"] == 9 * n_q
+    sample = sum(1 for _ in open(dst / "assets/questions_sample.jsonl"))
+    assert n_q >= 0.75 * sample and gen["paths_out"] == 9 * n_q  # a few are dropped as duplicates
     assert ver["paths_in"] == gen["paths_out"]
     v = ver["verdicts"]
     assert v["Correct"] > 0 and v["Error"] > 0 and v["unparsed"] == 0 and ver["failed"] == 0

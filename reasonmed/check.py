@@ -44,8 +44,6 @@ SECTIONS = {
 }
 ENTRIES = {"benchmarks": "reasonmed.benchmarks:Benchmark", "external": "reasonmed.external:External"}
 TOP = {"run", "exec", "models", *SECTIONS, *ENTRIES}
-# exec.roles entries that are no `models` role: evaluate's fine-tuned checkpoints run as it
-CHECKPOINT_ROLES = {"checkpoint"}
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -108,10 +106,6 @@ def roles(path: str, raw: dict, reach: bool = False) -> Iterator[str]:
     ex = raw.get("exec") or {}
     offline = bool(ex.get("offline", True))
     role_exec = ex.get("roles") or {}
-    for role in role_exec:
-        if role not in models and role not in CHECKPOINT_ROLES:
-            yield (f"{path}: exec.roles.{role}: no such role under `models`"
-                   f"{did_you_mean(role, set(models))}")
     named = [*(raw.get("generate") or {}).get("agents", [])]
     if (sft := raw.get("sft")) and sft.get("base_model"):
         named.append(sft["base_model"])

@@ -295,11 +295,9 @@ def test_generate_on_slurm_matches_local(cluster, repo):
     for job in shards:  # one model load per job, every request asked once
         log = run_log(dst, job)
         [role] = log["roles"]
+        # one role row, its backend built once (library progress bars, which used to be
+        # counted here, are off in every stage)
         assert role["load_s"] > 0 and role["model_calls"] == role["requests"] > 0, log
-        agent, i = job.split("-")[0], job.split("-")[1].split("of")[0]
-        [shard_log] = (dst / "work/generate/logs").glob(f"{agent}_*_{i}.log")
-        loads = shard_log.read_text().replace("\r", "\n").count("Loading weights: 100%")
-        assert loads == 1, f"{shard_log.name}: {loads} model loads"
 
 
 def hold_then(dst: Path, job: str, point: str, act) -> tuple[int, str]:

@@ -24,6 +24,7 @@ import os
 import shutil
 from pathlib import Path
 
+from reasonmed import cpu_pins
 from reasonmed.cache import resolve_revision
 from reasonmed.params import ModelSpec, load, load_models, load_run, read_params, trace
 from reasonmed.records import write_json
@@ -75,12 +76,13 @@ def run(specs: dict[str, ModelSpec], p: Params, corpus: str, prompts: dict[str, 
 
 def build_key(spec: ModelSpec, p: Params, corpus: str, prompts: dict[str, str]) -> str:
     """Everything a tiny model is a function of: its build block, models_build, the corpus,
-    the prompt files of its contracts and the builder's code. Equal keys give equal folders,
-    so a rebuild can be copied from the build cache."""
+    the prompt files of its contracts, the builder's code and the CPU kernels' pins (an
+    AVX-512 build is other bytes). Equal keys give equal folders, so a rebuild can be copied
+    from the build cache."""
     used = {c: Path(prompts[c]).read_text(encoding="utf-8")
             for c in (spec.build or {}).get("contracts", []) if c in prompts}
     blob = json.dumps([spec.build, p.model_dump(), corpus, used,
-                       files_digest(closure("stages.models"))], sort_keys=True)
+                       files_digest(closure("stages.models")), cpu_pins()], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+import reasonmed  # noqa: F401  pins the CPU kernels' instruction set before torch loads
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TORCHDYNAMO_DISABLE", "1")

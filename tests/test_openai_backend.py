@@ -427,8 +427,10 @@ def test_real_vllm_server(tmp_path, monkeypatch):
         # seeded sampling is reproducible through the server too
         again, _ = run(b, [judged[0], plain[1]])
         assert again[0].text == out[6].text and again[1].text == out[1].text
-        # a wrong key is a 401: an error completion, not an exception, not a retry loop
+        # a wrong key is a 401: unmendable, so the batch stops at once (no retry loop, no
+        # error completions for the rest), and the message never carries the key
         monkeypatch.setenv("RM_VLLM_KEY", "wrong")
-        [bad], _ = run(OpenAIBackend(spec, RunParams(), ex), [plain[0]])
-        assert bad.finish_reason == "error" and "401" in bad.error
-    assert SECRET not in repr(out)
+        with pytest.raises(FatalBackendError, match="HTTP 401") as bad:
+            run(OpenAIBackend(spec, RunParams(), ex), [plain[0]])
+        assert bad.value.status == 401
+    assert SECRET not in repr(out) and SECRET not in str(bad.value)

@@ -49,3 +49,47 @@ def test_masked_tokens_are_never_sampled():
     logits[:, ::2] = float("-inf")  # a constraint (outlines) masked the even ids
     toks = sample(logits, list(range(2000)), [1.0] * 2000, [1.0] * 2000)
     assert all(t % 2 == 1 for t in toks) and len(set(toks)) == 5
+
+
+PINNED = ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA")
+
+
+def _capability(**env):
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if k not in PINNED}
+    r = subprocess.run([sys.executable, "-c", "import reasonmed, torch; "
+                        "print(torch.backends.cpu.get_cpu_capability())"],
+                       env={**clean, **env}, capture_output=True, text=True, check=True)
+    return r.stdout.strip()
+
+
+def test_cpu_kernels_run_one_instruction_set_on_every_x86_machine():
+    # AVX-512 kernels reduce in another order than AVX2 ones: unpinned, an AVX-512 machine
+    # trained different tiny models than the machine that wrote dvc.lock.
+    cap = _capability()
+    assert cap in ("AVX2", "DEFAULT", "NO AVX", "ZVECTOR", "SVE256", "SVE"), cap
+    assert "AVX512" not in cap
+
+
+def test_a_users_own_pin_wins():
+    assert _capability(ATEN_CPU_CAPABILITY="default") == "DEFAULT"
+
+
+def test_no_library_or_stage_module_imports_torch_before_the_pin():
+    # The pin is set when `reasonmed` is imported; a module-level torch import that could
+    # run first (a stage importing torch before the library) would load unpinned kernels.
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    heavy = {"torch", "transformers", "trl", "accelerate", "vllm", "peft"}
+    bad = []
+    for f in [*root.glob("stages/*.py"), *root.glob("reasonmed/**/*.py")]:
+        for node in ast.parse(f.read_text()).body:  # module level only
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            bad += [f"{f.relative_to(root)}: {n}" for n in names if n.split(".")[0] in heavy]
+    assert not bad, bad

@@ -17,6 +17,7 @@ e2e tests exercise (learning rate, summarizer prompt).
 
 import hashlib
 import json
+import os
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -51,11 +52,33 @@ KNOBS = {"models": ("models_build.pretrain_steps", 41), "collect": ("collect.ded
          "explore": ("explore.page_size", 49)}
 
 
+_PARSED: dict = {}
+
+
+def _load_params_once(path, fs, **kwargs):
+    """DVC's params loader, parsing a file once per (path, mtime, size): `dvc status` reads
+    params.yaml again for each of the 27 stages (ruamel round-trip, ~0.2 s a time), which is
+    most of a status call. Same bytes, same parse; a copy, so no caller shares state."""
+    import copy
+
+    from dvc.utils.serialize import load_path
+
+    st = os.stat(path)
+    key = (str(path), st.st_mtime_ns, st.st_size, tuple(sorted(kwargs.items())))
+    if key not in _PARSED:
+        _PARSED[key] = load_path(path, fs, **kwargs)
+    return copy.deepcopy(_PARSED[key])
+
+
 def status(repo: Path) -> set[str]:
     """Stages `dvc status` names (in-process: no interpreter start per call)."""
+    from unittest import mock
+
+    import dvc.dependency.param
     from dvc.repo import Repo
 
-    with Repo(str(repo)) as r:  # names are "<dvc.yaml path>:<stage>[@item]" off the repo's cwd
+    with mock.patch.object(dvc.dependency.param, "load_path", _load_params_once), \
+            Repo(str(repo)) as r:  # names are "<dvc.yaml path>:<stage>[@item]" off the cwd
         return {name.rsplit(":", 1)[-1].split("@")[0] for name in r.status()}
 
 

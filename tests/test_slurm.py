@@ -134,7 +134,8 @@ def edit_params(repo: Path, edit) -> None:
 
 def small_default(dst: Path) -> None:
     """6 questions, 2 agents x 2 shards, batches of 4 (9 requests per shard: 4 + 4 + 1),
-    only the models the fan-out and SFT use, a short warm-up; DAG up to generate."""
+    only the models the fan-out and SFT use (built as the default builds them, so the
+    session's build cache serves them); DAG up to generate."""
     import yaml
 
     lines = (dst / "assets/questions_sample.jsonl").read_text().splitlines()
@@ -150,7 +151,6 @@ def small_default(dst: Path) -> None:
         for role in list(p["models"]):
             if role not in (*AGENTS, "student"):
                 del p["models"][role]
-        p["models_build"]["pretrain_steps"] = 10
 
     edit_params(dst, edit)
     stages = yaml.safe_load((dst / "dvc.yaml").read_text())["stages"]

@@ -63,8 +63,10 @@ diff: $(STAMP)
 profile:
 	scripts/profile.sh $(P)
 
+# benchmarks/vllm_*.py run in the vLLM CPU-build venv (make test-vllm builds it).
 bench: $(STAMP)
-	$(ACTIVATE) && for b in benchmarks/*.py; do python $$b; done
+	$(ACTIVATE) && for b in benchmarks/*.py; do case $$b in */vllm_*) continue;; esac; python $$b; done
+	if [ -x .venv-vllm/bin/python ]; then for b in benchmarks/vllm_*.py; do .venv-vllm/bin/python $$b; done; fi
 
 clean-venv:
 	rm -rf $(VENV) .venv-vllm

@@ -32,6 +32,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -364,9 +365,10 @@ def test_scancel_mid_run_resumes_from_cache(cluster, repo):
 @pytest.mark.slow
 @pytest.mark.exhaustive  # CI runs the round trip, SLURM = local and the scancel test
 def test_node_failure_resumes_from_cache(cluster, repo):
-    """SIGKILL the job's processes, their slurmstepd and slurmd, then start slurmd again:
-    to SLURM a node that crashed and rebooted (NODE_FAIL; the profile forbids a requeue
-    behind Snakemake's back)."""
+    """SIGKILL the job's processes, their slurmstepd and slurmd, mark the node DOWN (as
+    slurmctld does when a node stops answering), then start slurmd again: to SLURM a node
+    that crashed and rebooted (NODE_FAIL; the profile forbids a requeue behind Snakemake's
+    back)."""
     dst, reference = repo
     job = f"agent2-1of{SHARDS}"
     forget_shards(dst, [job])
@@ -395,7 +397,12 @@ def test_node_failure_resumes_from_cache(cluster, repo):
         deadline = time.monotonic() + 30
         while any(live(p) for p in doomed) and time.monotonic() < deadline:
             time.sleep(0.1)
-        r = script("start")  # the node comes back
+        # What slurmctld itself does once the dead node misses SlurmdTimeout (300 s by
+        # default): mark it DOWN, which ends its jobs as NODE_FAIL. A slurmd restarted before
+        # that would re-register with the job simply missing, and the job stays RUNNING.
+        subprocess.run(["scontrol", "update", f"nodename={socket.gethostname().split('.')[0]}",
+                        "state=down", "reason=simulated node failure"], check=True)
+        r = script("start")  # the node comes back (the script resumes a DOWN node)
         assert r.returncode == 0, r.stderr
 
     slurm_id, out = hold_then(dst, job, "before_commit:2", node_failure)

@@ -10,12 +10,11 @@ ACTIVATE := source $(VENV)/bin/activate
 .PHONY: repro check test test-all test-vllm bench diff profile lock clean-venv
 
 # The pinned CPU environment: torch (CPU build) first, then exactly the lock file (hashes
-# checked, no resolver), then the project itself without touching its dependencies.
-$(STAMP): pyproject.toml $(LOCK) scripts/install-torch.sh
+# checked, no resolver), then the project itself without touching its dependencies (the
+# same script builds the Snakemake rules' conda env: envs/reasonmed.yaml).
+$(STAMP): pyproject.toml $(LOCK) scripts/install-torch.sh scripts/install-env.sh
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
-	scripts/install-torch.sh $(VENV)
-	$(VENV)/bin/pip install -q --require-hashes --no-deps -r $(LOCK)
-	$(VENV)/bin/pip install -q --no-deps --no-build-isolation -e .
+	LOCK=$(LOCK) scripts/install-env.sh $(VENV)
 	touch $(STAMP)
 
 repro: $(STAMP)

@@ -17,6 +17,9 @@ L = Layout(P)  # shard paths carry a digest of everything that shapes them
 SHARDS = L.shard_paths()
 GENERATE = P["generate"]
 R = JobResources(P)  # threads, GPUs, memory, time per job, from the agent's model (reasonmed/slurm.py)
+# Used only under --software-deployment-method conda; otherwise the rules run in the
+# environment that runs Snakemake (the project's .venv).
+ENV = "envs/reasonmed.yaml"
 
 
 def shard_of(w):
@@ -38,6 +41,8 @@ rule generate_shard:
     threads: lambda w: R.threads(w.agent)
     resources:
         **R.shard_rule(),
+    conda:
+        ENV
     shell:
         "python -m stages.generate shard {input.questions} {output.paths} --agent {wildcards.agent}"
         " --shard {params.shard} --params %s 2> {log}" % PARAMS
@@ -57,5 +62,7 @@ rule generate_gather:
     threads: R.gather_threads()
     resources:
         **R.gather(),
+    conda:
+        ENV
     shell:
         "python -m stages.generate gather {input.questions} data/generate --params %s 2> {log}" % PARAMS

@@ -18,6 +18,7 @@ Used by the `models` stage, the tests and the benchmarks, so all build the same 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from reasonmed.params import Section
 
@@ -123,6 +124,21 @@ def build_model(build: Build, p: Params, tokenizer, docs: list[str],
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.bos_token_id = tokenizer.bos_token_id
     return model, losses
+
+
+def build_cost(build: Build, p: Params, prompts: dict[str, str]) -> float:
+    """A relative estimate of a build's CPU time: contract steps x a document's length (the
+    contracts' prompt files, round-robin, plus a vignette and a reply) x the model's work per
+    token. The models stage starts the longest builds first, so the last one to finish is
+    not a long build started late (a 3-layer agent with the optimize contract takes about
+    three times an agent with short prompts)."""
+    contracts = build.contracts or []
+    chars = sum(len(Path(prompts[c]).read_text(encoding="utf-8")) for c in contracts
+                if c in prompts) / max(len(contracts), 1) + 500
+    width = build.hidden_size * (build.hidden_size + (build.intermediate_size or 2 * build.hidden_size))
+    steps = p.contract_steps if contracts else 0
+    return (steps * chars + p.pretrain_steps * p.pretrain_batch_size * p.pretrain_seq_len) \
+        * build.num_hidden_layers * width
 
 
 def warm_up(model, tokenizer, docs: list[str], p: Params, seed: int) -> list[float]:

@@ -29,7 +29,7 @@ from reasonmed.cache import resolve_revision
 from reasonmed.params import ModelSpec, load, load_models, load_run, read_params, trace
 from reasonmed.records import write_json
 from reasonmed.stage import StageRun, entry
-from reasonmed.tinymodels import Build, Params, build_model, chat_documents, train_tokenizer
+from reasonmed.tinymodels import Build, Params, build_cost, build_model, chat_documents, train_tokenizer
 from reasonmed.wiring import closure, files_digest
 
 log = logging.getLogger("reasonmed.models")
@@ -64,7 +64,10 @@ def run(specs: dict[str, ModelSpec], p: Params, corpus: str, prompts: dict[str, 
         return []
     tokenizer = train_tokenizer(corpus, p.vocab_size)
     docs = chat_documents(corpus, tokenizer)
-    jobs = [(r, s, p, tokenizer, docs, prompts, dests[r], 1) for r, s in specs.items()]
+    # Longest first: the pool takes jobs in submission order, so no long build starts last.
+    # One torch thread per build whatever the order, so the order never changes the bytes.
+    order = sorted(specs, key=lambda r: -build_cost(Build.model_validate(specs[r].build), p, prompts))
+    jobs = [(r, specs[r], p, tokenizer, docs, prompts, dests[r], 1) for r in order]
     if workers <= 1 or len(jobs) == 1:
         return [build_one(*j) for j in jobs]
     import multiprocessing as mp

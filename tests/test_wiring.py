@@ -181,3 +181,24 @@ def test_snakemake_dry_run_is_clean(tmp_path, profile):
     assert shard_inputs, r.stdout[:2000]
     for f in closure("stages.generate") + [PARAMS["generate"]["prompt"]]:
         assert f in shard_inputs.group(1), f"shard rule does not see {f}"
+
+
+def test_snakemake_lint_is_clean_and_the_rules_env_is_the_lock(tmp_path):
+    """`snakemake --lint` finds nothing, and the rules' conda env (used only under
+    --software-deployment-method conda) installs through the same script as `make`, so
+    its versions are the lock's, not a second list."""
+    exe = shutil.which("snakemake", path=str(Path(sys.executable).parent)) or shutil.which("snakemake")
+    if exe is None:
+        pytest.skip("snakemake not on PATH")
+    for f in ("Snakefile", "params.yaml"):
+        shutil.copy(ROOT / f, tmp_path / f)
+    for d in ("reasonmed", "stages", "envs"):
+        shutil.copytree(ROOT / d, tmp_path / d)
+    r = subprocess.run([exe, "--lint"], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0 and "Lints for" not in r.stdout + r.stderr, (r.stdout + r.stderr)[-3000:]
+    snakefile = (ROOT / "Snakefile").read_text()
+    assert snakefile.count("conda:") == snakefile.count("\nrule ")
+    assert "scripts/install-env.sh" in (ROOT / "envs/reasonmed.post-deploy.sh").read_text()
+    assert "scripts/install-env.sh $(VENV)" in (ROOT / "Makefile").read_text()
+    env = yaml.safe_load((ROOT / "envs/reasonmed.yaml").read_text())
+    assert [d for d in env["dependencies"] if isinstance(d, dict)] == [], "pins belong in the lock"

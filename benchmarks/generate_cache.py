@@ -31,12 +31,13 @@ def main() -> None:
                prompt="stages/prompts/generate.md")
     qs = questions(a.questions)
     for label in ("cold", "warm"):
-        llm = LLM("agent", ModelSpec(backend="hf", model=model, options={"batch_size": 32}),
-                  RunParams(cache=str(cache), progress_every_s=1e9), stage="generate")
+        llm = LLM("agent", ModelSpec(backend="hf", model=model),
+                  RunParams(cache=str(cache), progress_every_s=1e9,
+                            roles={"agent": {"batch_size": 32}}), stage="generate")
         t0 = time.perf_counter()
         paths = list(run(qs, llm, "agent", p, run_seed=42))
         dt = time.perf_counter() - t0
-        row = llm.ledger.to_list()[0]
+        row = llm.ledger.run_list()[0]  # execution facts (calls, hits, load time) included
         print(f"{label}: {len(paths)} paths in {dt:.2f} s | model calls {row['model_calls']} "
               f"| cache hits {row['cache_hits']} | model load {row['load_s']:.2f} s")
 

@@ -167,9 +167,20 @@ def _backend_options(spec: ModelSpec, opts: dict) -> list[str]:
 
 
 def _weights(spec: ModelSpec, offline: bool, built: set) -> list[str]:
-    """hf/vllm: a local folder that exists (or that the models stage builds), or a pinned hub id."""
+    """hf/vllm: a local folder that exists (or that the models stage builds), or a pinned hub id.
+
+    A folder beside the built ones (models/<role>) counts only when a role builds it: that
+    folder is the models stage's DVC output, which DVC empties before the stage runs, so a
+    leftover from an earlier build would be gone by the time a stage loads it."""
     p = Path(spec.model).expanduser()
-    if p.exists() or spec.build is not None or spec.model in built:
+    if spec.build is not None or spec.model in built:
+        return []
+    beside_built = any(p.parent == Path(m).parent for m in built if m)
+    if beside_built:
+        near = did_you_mean(p.name, {Path(m).name for m in built if m})
+        return [f"no such model folder '{spec.model}': no role builds it (a `build:` block "
+                f"under `models`){near}"]
+    if p.exists():
         return []
     if HUB_ID.match(spec.model) and not spec.model.startswith((".", "/", "~")) and not p.parent.exists():
         out = []

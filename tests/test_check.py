@@ -39,19 +39,24 @@ CASES = [
      r"generate\.temperatuers: Extra inputs are not permitted \(did you mean 'temperatures'\?\)"),
     ("wrong type", [("rank.k", "two")], (), r"rank\.k: Input should be a valid integer"),
     ("unknown section", [("genrate", {})], (), r"unknown section 'genrate' \(did you mean 'generate'\?\)"),
-    ("missing model path", [("models.verifier.model", "models/verifer"), ("models.verifier.build", DELETE)],
-     (), r"models\.verifier\.model: no such model folder 'models/verifer'"),
-    ("unpinned hub id", [("models.verifier.model", "Qwen/Qwen2.5-0.5B-Instruct"),
-                         ("models.verifier.build", DELETE), ("exec.offline", False)],
-     (), r"models\.verifier\.model: hub id 'Qwen/Qwen2.5-0.5B-Instruct' has no `revision`"),
-    ("hub id not cached, offline", [("models.verifier.model", "Qwen/Qwen2.5-0.5B-Instruct"),
-                                    ("models.verifier.revision", "7ae557604adf67be50417f59c2c2f167def9a775"),
-                                    ("models.verifier.build", DELETE)],
+    # The student and agent1 own their folders (the verifier's also serves the ranker,
+    # summarizer and scorer, whose lines a change of its model would add, rightly).
+    ("missing model path", [("models.ranker.model", "models/verifer")],
+     (), r"models\.ranker\.model: no such model folder 'models/verifer'.*did you mean 'verifier'"),
+    ("missing model path outside models/", [("models.student.model", "./checkpoints/student-7b"),
+                                             ("models.student.build", DELETE)],
+     (), r"models\.student\.model: no such model folder '\./checkpoints/student-7b'"),
+    ("unpinned hub id", [("models.student.model", "Qwen/Qwen2.5-0.5B-Instruct"),
+                         ("models.student.build", DELETE), ("exec.offline", False)],
+     (), r"models\.student\.model: hub id 'Qwen/Qwen2.5-0.5B-Instruct' has no `revision`"),
+    ("hub id not cached, offline", [("models.student.model", "Qwen/Qwen2.5-0.5B-Instruct"),
+                                    ("models.student.revision", "7ae557604adf67be50417f59c2c2f167def9a775"),
+                                    ("models.student.build", DELETE)],
      (), r"hub id 'Qwen/Qwen2.5-0.5B-Instruct' is not in the local Hugging Face cache"),
-    ("missing API key variable", [("models.verifier", {"backend": "openai", "model": "gpt-4o-mini",
-                                                       "options": {"base_url": "http://127.0.0.1:9/v1"}}),
-                                  ("exec.roles.verifier", {"api_key_env": "NO_SUCH_KEY_VAR"})],
-     ("NO_SUCH_KEY_VAR",), r"models\.verifier: the API key variable NO_SUCH_KEY_VAR is not set"),
+    ("missing API key variable", [("models.agent1", {"backend": "openai", "model": "gpt-4o-mini",
+                                                     "options": {"base_url": "http://127.0.0.1:9/v1"}}),
+                                  ("exec.roles.agent1", {"api_key_env": "NO_SUCH_KEY_VAR"})],
+     ("NO_SUCH_KEY_VAR",), r"models\.agent1: the API key variable NO_SUCH_KEY_VAR is not set"),
     ("bad SFTConfig value", [("sft.config.lr_scheduler_type", "cosine_wobble")], (),
      r"sft\.config is invalid: .*cosine_wobble"),
     ("unknown SFTConfig field", [("sft.config.learning_rat", 1e-4)], (),
@@ -79,8 +84,23 @@ def test_the_default_is_ready_on_a_fresh_clone(tmp_path, monkeypatch):
     assert problems(str(ROOT / "params.yaml")) == []
 
 
+@pytest.fixture(params=["fresh clone", "after a build"])
+def workspace(request, tmp_path):
+    """Where the check runs: a checkout before the models stage ran (no models/), or one
+    whose models/ holds every folder of an earlier build. The answer must not differ: the
+    models stage rebuilds models/ from params, so a leftover folder proves nothing."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    if request.param == "after a build":
+        for role in ("agent1", "agent2", "agent3", "verifier", "student"):
+            (ws / "models" / role).mkdir(parents=True)
+            (ws / "models" / role / "config.json").write_text("{}")
+    return ws
+
+
 @pytest.mark.parametrize("what, edits, unset, pattern", CASES, ids=[c[0] for c in CASES])
-def test_one_clear_line_per_misconfiguration(tmp_path, monkeypatch, what, edits, unset, pattern):
+def test_one_clear_line_per_misconfiguration(tmp_path, monkeypatch, workspace, what, edits,
+                                             unset, pattern):
     p = copy.deepcopy(DEFAULT)
     for key, value in edits:
         set_key(p, key, value)
@@ -88,7 +108,7 @@ def test_one_clear_line_per_misconfiguration(tmp_path, monkeypatch, what, edits,
         monkeypatch.delenv(var, raising=False)
     f = tmp_path / "params.yaml"
     f.write_text(yaml.safe_dump(p, sort_keys=False))
-    monkeypatch.chdir(ROOT)  # the default's model folders are relative to the repository
+    monkeypatch.chdir(workspace)  # the default's model folders are relative to the checkout
     found = problems(str(f))
     assert len(found) == 1, found
     assert __import__("re").search(pattern, found[0]), found[0]
@@ -98,12 +118,12 @@ def test_one_clear_line_per_misconfiguration(tmp_path, monkeypatch, what, edits,
 def test_an_unreachable_endpoint_is_one_line_when_asked(tmp_path, monkeypatch):
     p = copy.deepcopy(DEFAULT)
     url = f"http://127.0.0.1:{_free_port()}/v1"  # nothing listens there
-    p["models"]["verifier"] = {"backend": "openai", "model": "gpt-4o-mini", "options": {"base_url": url}}
-    del p["exec"]["roles"]["verifier"]  # its hf knobs would not fit an openai role
+    p["models"]["agent1"] = {"backend": "openai", "model": "gpt-4o-mini", "options": {"base_url": url}}
+    del p["exec"]["roles"]["agent1"]  # its hf knobs would not fit an openai role
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     f = tmp_path / "params.yaml"
     f.write_text(yaml.safe_dump(p, sort_keys=False))
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(tmp_path)  # a fresh clone: no models/ yet
     assert problems(str(f)) == []  # not asked: no network
     found = problems(str(f), reach=True)
     assert len(found) == 1 and f"endpoint {url} is unreachable" in found[0], found
@@ -115,6 +135,21 @@ def test_the_api_profile_asks_only_for_its_key(monkeypatch):
     assert found and all("the API key variable OPENAI_API_KEY is not set" in m for m in found), found
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     assert problems(str(ROOT / "configs/api.yaml")) == []
+
+
+def test_a_shared_folder_nobody_builds_any_more_is_named_for_every_role_even_if_left_over(
+        tmp_path, monkeypatch, workspace):
+    """The verifier's build removed: the ranker, summarizer and scorer that load its folder
+    are broken too, whether or not an earlier build left models/verifier behind."""
+    p = copy.deepcopy(DEFAULT)
+    set_key(p, "models.verifier.build", DELETE)
+    f = tmp_path / "params.yaml"
+    f.write_text(yaml.safe_dump(p, sort_keys=False))
+    monkeypatch.chdir(workspace)
+    found = problems(str(f))
+    sharing = {r for r, b in DEFAULT["models"].items() if b.get("model") == "models/verifier"}
+    assert {m.split("models.")[1].split(".")[0] for m in found} == sharing, found
+    assert all("no such model folder 'models/verifier': no role builds it" in m for m in found)
 
 
 def test_the_cli_exits_non_zero_naming_the_problem(tmp_path):

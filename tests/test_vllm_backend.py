@@ -141,3 +141,17 @@ def test_through_llm_cache(backend, spec, tmp_path):
     second = llm2.generate(reqs)
     assert all(c.cached for c in second) and [c.text for c in second] == [c.text for c in first]
     assert len(calls) == 1  # the rerun never built a backend
+
+
+def test_the_throughput_benchmark_runs(tmp_path):
+    """benchmarks/vllm_throughput.py at toy size, as a user runs it (its own engine)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "benchmarks/vllm_throughput.py", "--prompts", "6",
+                        "--max-tokens", "4", "--repeats", "2"], cwd=root, capture_output=True,
+                       text=True, timeout=600, env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    assert "median round ratio" in r.stdout, r.stdout[-3000:]

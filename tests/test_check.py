@@ -5,6 +5,7 @@ import copy
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -84,23 +85,35 @@ def test_the_default_is_ready_on_a_fresh_clone(tmp_path, monkeypatch):
     assert problems(str(ROOT / "params.yaml")) == []
 
 
-@pytest.fixture(params=["fresh clone", "after a build"])
-def workspace(request, tmp_path):
+def make_workspace(root: Path, built: bool) -> Path:
     """Where the check runs: a checkout before the models stage ran (no models/), or one
     whose models/ holds every folder of an earlier build. The answer must not differ: the
     models stage rebuilds models/ from params, so a leftover folder proves nothing."""
-    ws = tmp_path / "ws"
+    ws = root / "ws"
     ws.mkdir()
-    if request.param == "after a build":
+    if built:
         for role in ("agent1", "agent2", "agent3", "verifier", "student"):
             (ws / "models" / role).mkdir(parents=True)
             (ws / "models" / role / "config.json").write_text("{}")
     return ws
 
 
-@pytest.mark.parametrize("what, edits, unset, pattern", CASES, ids=[c[0] for c in CASES])
-def test_one_clear_line_per_misconfiguration(tmp_path, monkeypatch, workspace, what, edits,
-                                             unset, pattern):
+@pytest.fixture(params=["fresh clone", "after a build"])
+def workspace(request, tmp_path):
+    return make_workspace(tmp_path, request.param == "after a build")
+
+
+# Every case on a fresh clone; the cases about model folders after a build too.
+FOLDER_CASES = {"missing model path", "missing model path outside models/", "unpinned hub id",
+                "hub id not cached, offline"}
+WORKSPACE_CASES = [pytest.param(*c, False, id=f"fresh clone-{c[0]}") for c in CASES] + [
+    pytest.param(*c, True, id=f"after a build-{c[0]}") for c in CASES if c[0] in FOLDER_CASES]
+
+
+@pytest.mark.parametrize("what, edits, unset, pattern, built", WORKSPACE_CASES)
+def test_one_clear_line_per_misconfiguration(tmp_path, monkeypatch, what, edits, unset,
+                                             pattern, built):
+    workspace = make_workspace(tmp_path, built)
     p = copy.deepcopy(DEFAULT)
     for key, value in edits:
         set_key(p, key, value)

@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml $(LOCK) scripts/install-torch.sh scripts/install-env.sh
 	touch $(STAMP)
 
 repro: $(STAMP)
-	$(ACTIVATE) && python -m reasonmed.check --quiet && dvc repro
+	$(ACTIVATE) && python -m reasonmed.check --quiet --once && dvc repro
 
 # Pre-flight: every params section, model spec, SFTConfig and key variable, one line per
 # problem (REACH=1 also asks every openai endpoint).
@@ -62,9 +62,10 @@ diff: $(STAMP)
 profile:
 	scripts/profile.sh $(P)
 
-# benchmarks/vllm_*.py run in the vLLM CPU-build venv (make test-vllm builds it).
+# benchmarks/vllm_*.py run in the vLLM CPU-build venv (make test-vllm builds it);
+# benchmarks/default_run.py (the cold whole-DAG run: minutes) runs on its own.
 bench: $(STAMP)
-	$(ACTIVATE) && for b in benchmarks/*.py; do case $$b in */vllm_*) continue;; esac; python $$b; done
+	$(ACTIVATE) && for b in benchmarks/*.py; do case $$b in */vllm_*|*/default_run.py) continue;; esac; python $$b; done
 	if [ -x .venv-vllm/bin/python ]; then for b in benchmarks/vllm_*.py; do .venv-vllm/bin/python $$b; done; fi
 
 clean-venv:

@@ -93,10 +93,24 @@ def read_params(path: str | os.PathLike = DEFAULT_PARAMS) -> dict[str, Any]:
     """params.yaml as DVC reads it: YAML 1.2 (ruamel), where `no`/`yes`/`on`/`off` are
     strings. PyYAML reads YAML 1.1, where they are booleans: after `dvc exp run -S` rewrites
     `save_strategy: "no"` as a bare `no`, the two would disagree."""
+    import copy
+
+    data = Path(path).read_bytes()
+    if data not in _PARSED:
+        _PARSED.clear()  # one params file per process in practice
+        _PARSED[data] = _parse_yaml(data)
+    return copy.deepcopy(_PARSED[data])
+
+
+# Keyed by the file's bytes, so an edit is always seen: ruamel's pure-Python parser takes
+# ~0.2 s on params.yaml and a stage reads it once per section it loads.
+_PARSED: dict[bytes, dict[str, Any]] = {}
+
+
+def _parse_yaml(data: bytes) -> dict[str, Any]:
     from ruamel.yaml import YAML
 
-    with open(path, encoding="utf-8") as f:
-        return YAML(typ="safe", pure=True).load(f) or {}
+    return YAML(typ="safe", pure=True).load(data.decode("utf-8")) or {}
 
 
 def did_you_mean(word: str, choices: list[str] | set[str]) -> str:

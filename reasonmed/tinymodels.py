@@ -290,11 +290,10 @@ def train_replies(model, tokenizer, docs: list[tuple[str, str]], p: Params, seed
         width = max(len(ids) for ids, _ in rows)
         ids = torch.full((len(rows), width), tokenizer.pad_token_id)
         labels = torch.full((len(rows), width), -100)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
         for r, (x, n_prompt) in enumerate(rows):
-            ids[r, :len(x)], mask[r, :len(x)] = x, 1
+            ids[r, :len(x)] = x
             labels[r, n_prompt:len(x)] = x[n_prompt:]
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss = reply_loss(model, ids, labels)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -303,6 +302,21 @@ def train_replies(model, tokenizer, docs: list[tuple[str, str]], p: Params, seed
         losses.append(round(loss.item(), 4))
     model.eval()
     return losses
+
+
+def reply_loss(model, ids, labels):
+    """Mean next-token loss over the labelled (reply) tokens of right-padded rows.
+
+    Two shortcuts, the same loss: no attention mask, because under causal attention no real
+    token of a right-padded row ever sees a pad (with a mask, torch's CPU flash kernel takes
+    about 40% longer on these ~1,000-token prompts), and the LM head only on the positions
+    that predict a reply token (a prompt is ~30 times longer than its reply)."""
+    import torch
+
+    hidden = model.get_decoder()(input_ids=ids).last_hidden_state
+    keep = labels[:, 1:] != -100
+    logits = model.get_output_embeddings()(hidden[:, :-1][keep])
+    return torch.nn.functional.cross_entropy(logits.float(), labels[:, 1:][keep])
 
 
 def build_tiny(path, build: dict, p: Params, corpus: str, prompts: dict[str, str] | None = None,

@@ -131,24 +131,11 @@ def fanout(params: str) -> int:
 def preflight(params: str) -> int:
     """The pre-flight check (reasonmed/check.py) before days of compute: every section,
     role and the SFTConfig, not only generate's. A subprocess, not an import: it shapes no
-    byte of the output, so it is no dependency of this stage. A pass is remembered for the
-    same params bytes, check code and environment variable names (work/check/<digest>), so
-    a resumed or repeated fan-out does not pay for it again."""
-    import hashlib
-    from importlib.util import find_spec
-
-    env = sorted(k for k in os.environ if not k.startswith("REASONMED_"))
-    h = hashlib.sha256(Path(params).read_bytes() + Path(find_spec("reasonmed.check").origin)
-                       .read_bytes() + "\0".join(env).encode()).hexdigest()[:16]
-    passed = Path("work/check") / h
-    if passed.exists():
-        return 0
-    code = subprocess.run([sys.executable, "-m", "reasonmed.check", "--quiet", "--params",
-                           params]).returncode
-    if code == 0:
-        passed.parent.mkdir(parents=True, exist_ok=True)
-        passed.touch()
-    return code
+    byte of the output, so it is no dependency of this stage. `--once`: a pass is
+    remembered for the same params bytes, so a resumed fan-out, or one that `make repro`
+    has just checked, does not pay for it again."""
+    return subprocess.run([sys.executable, "-m", "reasonmed.check", "--quiet", "--once",
+                           "--params", params]).returncode
 
 
 def _wait(proc: subprocess.Popen) -> int:

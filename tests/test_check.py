@@ -178,3 +178,33 @@ def test_the_cli_exits_non_zero_naming_the_problem(tmp_path):
     r = subprocess.run([sys.executable, "-m", "reasonmed.check", "--params", str(f)], cwd=ROOT,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode != 0 and "not readable YAML" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_once_remembers_a_pass_only_for_the_same_bytes_and_never_a_failure(tmp_path, monkeypatch):
+    """`--once` (make repro, then the generate stage) skips a check that passed for these
+    params bytes and variable names; an edit, a new variable or a failure checks again."""
+    import reasonmed.check as check
+
+    calls = []
+    answer: list[str] = []
+    monkeypatch.setattr(check, "problems", lambda path, reach=False: calls.append(path) or answer)
+    monkeypatch.chdir(tmp_path)
+    f = tmp_path / "params.yaml"
+    f.write_text("run: {seed: 1}\n")
+    check.main(["--once", "--params", str(f)])
+    check.main(["--once", "--params", str(f)])
+    assert len(calls) == 1
+    check.main(["--params", str(f)])  # without --once: always checked
+    assert len(calls) == 2
+    f.write_text("run: {seed: 2}\n")
+    check.main(["--once", "--params", str(f)])
+    assert len(calls) == 3
+    monkeypatch.setenv("OPENAI_API_KEY_FOR_THIS_TEST", "x")
+    check.main(["--once", "--params", str(f)])
+    assert len(calls) == 4
+    answer.append("route.bands: not a list")
+    f.write_text("run: {seed: 3}\n")
+    for _ in range(2):
+        with pytest.raises(SystemExit, match="1 problem"):
+            check.main(["--once", "--params", str(f)])
+    assert len(calls) == 6

@@ -2,7 +2,8 @@
 build cache, no request cache, no DVC cache), `dvc repro`, then where the time went and
 whether the run reproduced the committed dvc.lock. Takes as long as the run (minutes).
 
-    python benchmarks/default_run.py
+    python benchmarks/default_run.py                          # the whole DAG
+    python benchmarks/default_run.py --target benchmark@medqa  # one stage and what it needs
 
 Figures: total wall; per job its own wall (work/runs/<job>.json, written by the stage) and
 its gap (time since the previous job finished: the stage's process start, imports and
@@ -37,18 +38,21 @@ def jobs(clone: Path, start: float) -> list[tuple[str, float, float]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--keep", action="store_true", help="keep the clone and print its path")
+    ap.add_argument("--target", help="a stage to repro (with its upstream) instead of all")
     a = ap.parse_args()
     clone = Path(tempfile.mkdtemp(prefix="reasonmed-default-")) / "repo"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     (clone / ".venv").symlink_to(VENV)  # the installed environment, not a second install
     env = {**os.environ, "PATH": f"{VENV / 'bin'}{os.pathsep}{os.environ['PATH']}"}
     t0 = time.time()
-    r = subprocess.run(["dvc", "repro"], cwd=clone, env=env, capture_output=True, text=True)
+    r = subprocess.run(["dvc", "repro", *([a.target] if a.target else [])], cwd=clone,
+                       env=env, capture_output=True, text=True)
     total = time.time() - t0
     if r.returncode:
         sys.exit(f"dvc repro failed ({r.returncode}) in {clone}:\n{r.stdout[-3000:]}{r.stderr[-3000:]}")
     rows = jobs(clone, t0)
-    print(f"default DAG, cold, fresh clone: {total:.1f} s ({os.cpu_count()} CPUs)")
+    print(f"default {a.target or 'DAG'}, cold, fresh clone: {total:.1f} s "
+          f"({os.cpu_count()} CPUs)")
     print(f"{'job':34} {'wall_s':>7} {'gap_s':>7}")
     for name, wall, gap in rows:
         print(f"{name:34} {wall:7.1f} {gap:7.1f}")

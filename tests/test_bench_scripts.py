@@ -23,6 +23,8 @@ CASES = [
                           "--repeats", "2", "--hidden", "64"], "median round ratio"),
     ("data_plane.py", ["--questions", "300"], "rows per variant"),
     ("contracts.py", ["--steps", "2"], "usable"),
+    # one stage of a fresh clone: the clone, the timing table and the lock check all run
+    ("default_run.py", ["--target", "benchmark@medqa"], "dvc.lock reproduced exactly"),
 ]
 
 

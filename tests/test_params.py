@@ -1,3 +1,4 @@
+"""Reading params.yaml: the memo behind read_params never serves stale or shared data."""
 
 
 def test_read_params_sees_every_edit_and_hands_out_copies(tmp_path):

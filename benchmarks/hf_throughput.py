@@ -13,7 +13,6 @@ path at >= 0.95x the bare loop's tokens/s.
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from benchmarks._paired import paired_rounds
 from benchmarks._tiny import questions, tiny_model
 from reasonmed.generation import Params, requests_for
 from reasonmed.llm import LLM
@@ -78,26 +78,9 @@ def main() -> None:
             n += (out.shape[1] - enc.input_ids.shape[1]) * len(batch)
         return time.perf_counter() - t0, n
 
-    stage_best, bare_best, ratios = 0.0, 0.0, []
-    bare_arm()  # warm-up, untimed: the first generate call pays one-off allocations
-    for k in range(a.repeats):
-        # Which arm runs first alternates: on a shared machine the speed drifts between
-        # rounds, and a fixed order would bias every round's ratio the same way.
-        if k % 2:
-            b, nb = bare_arm()
-            s, ns = stage_arm(k)
-        else:
-            s, ns = stage_arm(k)
-            b, nb = bare_arm()
-        stage_best, bare_best = max(stage_best, ns / s), max(bare_best, nb / b)
-        ratios.append((ns / s) / (nb / b))
-        print(f"round {k}: generate path {ns / s:,.0f} tok/s ({s:.2f} s), "
-              f"bare generate {nb / b:,.0f} tok/s ({b:.2f} s), ratio {ratios[-1]:.3f}")
     print(f"{len(reqs)} prompts x {a.max_tokens} tokens, batch {a.batch_size}, "
           f"hidden {a.hidden}, torch threads {torch.get_num_threads()}")
-    print(f"best: generate path {stage_best:,.0f} tok/s, bare {bare_best:,.0f} tok/s, "
-          f"ratio {stage_best / bare_best:.3f}; median round ratio "
-          f"{statistics.median(ratios):.3f} (target >= 0.95)")
+    paired_rounds(stage_arm, bare_arm, a.repeats, "bare generate")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ and the median of the rounds' ratios are printed. Target: >= 0.95x.
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -21,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from benchmarks._paired import paired_rounds  # noqa: E402
 from benchmarks._tiny import questions  # noqa: E402
 from reasonmed.generation import Params, requests_for  # noqa: E402
 from reasonmed.llm import LLM  # noqa: E402
@@ -60,25 +60,8 @@ def main() -> None:
                            use_tqdm=False)
         return time.perf_counter() - t, sum(len(o.outputs[0].token_ids) for o in outs)
 
-    stage_best = bare_best = 0.0
-    ratios = []
-    bare_arm()  # warm-up, untimed
-    for k in range(a.repeats):
-        # alternate which arm goes first: speed drifts between rounds on a shared machine
-        if k % 2:
-            b, nb = bare_arm()
-            s, ns = stage_arm(k)
-        else:
-            s, ns = stage_arm(k)
-            b, nb = bare_arm()
-        stage_best, bare_best = max(stage_best, ns / s), max(bare_best, nb / b)
-        ratios.append((ns / s) / (nb / b))
-        print(f"round {k}: generate path {ns / s:,.0f} tok/s ({s:.2f} s, {ns} tokens), "
-              f"bare LLM.chat {nb / b:,.0f} tok/s ({b:.2f} s, {nb} tokens), ratio {ratios[-1]:.3f}")
     print(f"{len(reqs)} requests, max_tokens {a.max_tokens}, model {model}")
-    print(f"best: generate path {stage_best:,.0f} tok/s, bare {bare_best:,.0f} tok/s, "
-          f"ratio {stage_best / bare_best:.3f}; median round ratio "
-          f"{statistics.median(ratios):.3f} (target >= 0.95)")
+    paired_rounds(stage_arm, bare_arm, a.repeats, "bare LLM.chat")
 
 
 if __name__ == "__main__":

@@ -100,8 +100,12 @@ def interrupt(repo: Path, stage: str, how: str, point: str) -> None:
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "REASONMED_HOLD": point,
            "REASONMED_HOLD_MARKER": str(marker)}
     log = open(repo.parent / "interrupted.log", "w+")
+    # SIGINT back to its default in the run, as a terminal's Ctrl-C finds it: a suite started
+    # in the background (`make test &`, nohup) hands every child SIGINT ignored, and Python
+    # keeps an ignored SIGINT ignored, so the "Ctrl-C" would never arrive.
     proc = subprocess.Popen(["dvc", "repro", stage], cwd=repo, env=env, start_new_session=True,
-                            stdout=log, stderr=subprocess.STDOUT, text=True)
+                            stdout=log, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 240
     while not marker.exists():
         if proc.poll() is not None or time.time() > deadline:

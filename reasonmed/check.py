@@ -246,14 +246,19 @@ def problems(path: str = "params.yaml", reach: bool = False) -> list[str]:
 
 
 def _pass_marker(params: str) -> Path | None:
-    """work/check/<digest of the params bytes, this module and the environment's variable
-    names> (an API key variable set or unset changes the answer); None without the file."""
+    """work/check/<digest of the params bytes, the code the check runs and the environment's
+    variable names> (an API key variable set or unset changes the answer); None without the
+    file. The code is this module's import closure plus stages.sft, which `sft_config`
+    imports by name."""
+    from reasonmed.wiring import closure, files_digest
+
     try:
         data = Path(params).read_bytes()
     except OSError:
         return None
     env = sorted(k for k in os.environ if not k.startswith("REASONMED_"))
-    h = hashlib.sha256(data + Path(__file__).read_bytes() + "\0".join(env).encode())
+    code = files_digest(closure("reasonmed.check", "stages.sft"))
+    h = hashlib.sha256(data + code.encode() + "\0".join(env).encode())
     return Path("work/check") / h.hexdigest()[:16]
 
 

@@ -182,7 +182,8 @@ def test_the_cli_exits_non_zero_naming_the_problem(tmp_path):
 
 def test_once_remembers_a_pass_only_for_the_same_bytes_and_never_a_failure(tmp_path, monkeypatch):
     """`--once` (make repro, then the generate stage) skips a check that passed for these
-    params bytes and variable names; an edit, a new variable or a failure checks again."""
+    params bytes, check code and variable names; an edit to either, a new variable or a
+    failure checks again."""
     import reasonmed.check as check
 
     calls = []
@@ -202,9 +203,14 @@ def test_once_remembers_a_pass_only_for_the_same_bytes_and_never_a_failure(tmp_p
     monkeypatch.setenv("OPENAI_API_KEY_FOR_THIS_TEST", "x")
     check.main(["--once", "--params", str(f)])
     assert len(calls) == 4
+    import reasonmed.wiring as wiring  # an edit to any module the check runs
+
+    monkeypatch.setattr(wiring, "files_digest", lambda paths, root=None: "edited")
+    check.main(["--once", "--params", str(f)])
+    assert len(calls) == 5
     answer.append("route.bands: not a list")
     f.write_text("run: {seed: 3}\n")
     for _ in range(2):
         with pytest.raises(SystemExit, match="1 problem"):
             check.main(["--once", "--params", str(f)])
-    assert len(calls) == 6
+    assert len(calls) == 7

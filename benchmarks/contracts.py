@@ -25,7 +25,8 @@ from reasonmed.params import ModelSpec, RunParams, read_params
 from reasonmed.prompting import format_options, load_prompt
 from reasonmed.records import Question
 from reasonmed.sources import SourceSpec, load_source
-from reasonmed.tinymodels import Build, Params, build_model, chat_documents, train_tokenizer
+from reasonmed.tinymodels import (Build, Params, build_model, chat_documents,
+                                 read_vocabulary, train_tokenizer)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,6 +63,7 @@ def main() -> None:
     ap.add_argument("--models-build", default="{}", help="JSON merged into models_build")
     ap.add_argument("--build", default="{}", help='JSON merged into the role\'s build block, '
                     'e.g. \'{"num_hidden_layers": 3}\'')
+    ap.add_argument("--show", type=int, default=0, help="print this many unusable replies per contract")
     a = ap.parse_args()
     params = read_params(a.params)
     spec = params["models"][a.role]
@@ -73,7 +75,7 @@ def main() -> None:
     corpus = (ROOT / p.corpus).read_text()
     prompts = {c: params[c]["prompt"] for c in build.get("contracts", [])}
     t0 = time.monotonic()
-    tok = train_tokenizer(corpus, p.vocab_size)
+    tok = train_tokenizer(corpus, p.vocab_size, read_vocabulary(p))
     import torch
 
     torch.set_num_threads(1)  # as the models stage builds: one thread, the same numerics
@@ -91,11 +93,14 @@ def main() -> None:
     for contract in build.get("contracts", []):
         reqs = requests_for(contract, qs, params)
         comps = llm.generate([r for r, _ in reqs])
-        ok = sum(answers.extract(c.text, q.options, "strict") is not None
-                 for c, (_, q) in zip(comps, reqs))
+        bad = [c.text for c, (_, q) in zip(comps, reqs)
+               if answers.extract(c.text, q.options, "strict") is None]
+        ok = len(comps) - len(bad)
         cut = sum(c.finish_reason == "length" for c in comps)
         print(f"  {contract:10s} usable {ok}/{len(comps)} = {100 * ok / len(comps):5.1f}%   "
               f"truncated {100 * cut / len(comps):5.1f}%")
+        for text in bad[:a.show]:
+            print(f"    unusable: {text!r}")
 
 
 if __name__ == "__main__":

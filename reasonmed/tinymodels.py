@@ -39,6 +39,9 @@ class Params(Section):
     """The `models_build` section: shared settings for every tiny model."""
 
     corpus: str
+    # Text the tokenizer also learns its words from, never trained on (assets/vocabulary.txt:
+    # the English of the shipped prompts, so a rendered prompt is about half as many tokens).
+    vocabulary: str | None = None
     vocab_size: int = 1024
     max_position_embeddings: int = 2048
     pretrain_steps: int = 60
@@ -66,7 +69,13 @@ class Build(Section):
     contracts: list[str] = []
 
 
-def train_tokenizer(text: str, vocab_size: int):
+def read_vocabulary(p: Params) -> str:
+    return Path(p.vocabulary).read_text(encoding="utf-8") if p.vocabulary else ""
+
+
+def train_tokenizer(text: str, vocab_size: int, vocabulary: str = ""):
+    """A byte-level BPE over `text` plus `vocabulary` (the second only widens the vocabulary:
+    the corpus alone holds too few distinct words for more than ~1,000 merges)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -76,7 +85,7 @@ def train_tokenizer(text: str, vocab_size: int):
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(text.splitlines(), trainer=trainer)
+    tok.train_from_iterator(text.splitlines() + vocabulary.splitlines(), trainer=trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token="<s>", eos_token="<|im_end|>", unk_token="<unk>",
         pad_token="<pad>", chat_template=CHAT_TEMPLATE, model_max_length=4096)
@@ -196,10 +205,13 @@ REASONS = ["The reasoning identifies the key findings and reaches the correct an
 
 
 def vignette(rng) -> dict:
-    """A synthetic four-option question (never an evaluation item) and its parts."""
+    """A synthetic question (never an evaluation item) and its parts. A quarter have three
+    options: with four always, a model learns that D exists and names it on a three-option
+    (PubMedQA-shaped) question, which no parser can use."""
     c, d = rng.choice(COMPLAINTS)
     f1, f2 = rng.sample(FINDINGS, 2)
-    opts = rng.sample([x[1] for x in COMPLAINTS if x[1] != d], 3) + [d]
+    n = 3 if rng.random() < 0.35 else 4
+    opts = rng.sample([x[1] for x in COMPLAINTS if x[1] != d], n - 1) + [d]
     rng.shuffle(opts)
     q = (f"A {rng.choice(AGES)}-year-old {rng.choice(SEX)} presents with {c}. "
          f"Examination shows {f1} and {f2}. Which of the following is the most likely diagnosis?")
@@ -252,7 +264,7 @@ def contract_documents(contracts: list[str], p: Params, tokenizer, seed: int,
         contract = contracts[i % len(contracts)]
         v = vignette(rng)
         letter = v["gold"] if rng.random() < p.contract_right_share else rng.choice(
-            [x for x in "ABCD" if x != v["gold"]])
+            [x for x in v["options"] if x != v["gold"]])
         system, user = load_prompt(prompts[contract]).render(**prompt_vars(v, letter))
         msgs = ([{"role": "system", "content": system}] if system else []) + [
             {"role": "user", "content": user}]
@@ -323,7 +335,7 @@ def build_tiny(path, build: dict, p: Params, corpus: str, prompts: dict[str, str
                tokenizer=None):
     """Train (or reuse) a tokenizer, build one tiny model and save both at `path` (tests and
     benchmarks; the models stage builds the same way). Returns the tokenizer."""
-    tokenizer = tokenizer or train_tokenizer(corpus, p.vocab_size)
+    tokenizer = tokenizer or train_tokenizer(corpus, p.vocab_size, read_vocabulary(p))
     model, _ = build_model(Build.model_validate(build), p, tokenizer,
                            chat_documents(corpus, tokenizer), prompts)
     model.save_pretrained(path)

@@ -1,6 +1,7 @@
 """Build the embedded default's tiny local models, one per role that asks for one.
 
-Nothing is downloaded: a byte-level BPE tokenizer is trained on `assets/corpus.txt`, and
+Nothing is downloaded: a byte-level BPE tokenizer is trained on `assets/corpus.txt` (and
+learns the words of `assets/vocabulary.txt`, a snapshot of the prompts' English), and
 each role with a `build:` block under `models` in params.yaml gets a small randomly
 initialised Llama (its own seed and size, so the three agents differ), warmed up for a few
 optimizer steps on the same corpus so its samples read like text rather than noise.
@@ -29,7 +30,8 @@ from reasonmed.cache import resolve_revision
 from reasonmed.params import ModelSpec, load, load_models, load_run, read_params, trace
 from reasonmed.records import write_json
 from reasonmed.stage import StageRun, entry
-from reasonmed.tinymodels import Build, Params, build_cost, build_model, chat_documents, train_tokenizer
+from reasonmed.tinymodels import (Build, Params, build_cost, build_model, chat_documents,
+                                 read_vocabulary, train_tokenizer)
 from reasonmed.wiring import closure, files_digest
 
 log = logging.getLogger("reasonmed.models")
@@ -62,7 +64,7 @@ def run(specs: dict[str, ModelSpec], p: Params, corpus: str, prompts: dict[str, 
     """Build every role of `specs` (all have a `build:` block) into `dests[role]`."""
     if not specs:
         return []
-    tokenizer = train_tokenizer(corpus, p.vocab_size)
+    tokenizer = train_tokenizer(corpus, p.vocab_size, read_vocabulary(p))
     docs = chat_documents(corpus, tokenizer)
     # Longest first: the pool takes jobs in submission order, so no long build starts last.
     # One torch thread per build whatever the order, so the order never changes the bytes.
@@ -78,13 +80,13 @@ def run(specs: dict[str, ModelSpec], p: Params, corpus: str, prompts: dict[str, 
 
 
 def build_key(spec: ModelSpec, p: Params, corpus: str, prompts: dict[str, str]) -> str:
-    """Everything a tiny model is a function of: its build block, models_build, the corpus,
-    the prompt files of its contracts, the builder's code and the CPU kernels' pins (an
-    AVX-512 build is other bytes). Equal keys give equal folders, so a rebuild can be copied
-    from the build cache."""
+    """Everything a tiny model is a function of: its build block, models_build, the corpus
+    and vocabulary texts, the prompt files of its contracts, the builder's code and the CPU
+    kernels' pins (an AVX-512 build is other bytes). Equal keys give equal folders, so a
+    rebuild can be copied from the build cache."""
     used = {c: Path(prompts[c]).read_text(encoding="utf-8")
             for c in (spec.build or {}).get("contracts", []) if c in prompts}
-    blob = json.dumps([spec.build, p.model_dump(), corpus, used,
+    blob = json.dumps([spec.build, p.model_dump(), corpus, read_vocabulary(p), used,
                        files_digest(closure("stages.models")), cpu_pins()], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

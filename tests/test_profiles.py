@@ -150,7 +150,7 @@ def test_gpu_shard_jobs_do_not_share_a_node_blindly(profile):
 @pytest.mark.parametrize("profile", PROFILES)
 def test_files_a_profile_names_exist(profile):
     p = load(profile)
-    files = [p["models_build"]["corpus"]]
+    files = [p["models_build"]["corpus"], p["models_build"]["vocabulary"]]
     files += [p[s]["prompt"] for s in p if isinstance(p[s], dict) and "prompt" in p[s]]
     files += [s["path"] for s in p["collect"]["sources"] if s["kind"] == "local"]
     # every benchmark and external dataset names a file: its dvc.yaml dep (a hub one names

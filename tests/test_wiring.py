@@ -202,3 +202,13 @@ def test_snakemake_lint_is_clean_and_the_rules_env_is_the_lock(tmp_path):
     assert "scripts/install-env.sh $(VENV)" in (ROOT / "Makefile").read_text()
     env = yaml.safe_load((ROOT / "envs/reasonmed.yaml").read_text())
     assert [d for d in env["dependencies"] if isinstance(d, dict)] == [], "pins belong in the lock"
+
+
+def test_the_files_models_build_names_are_deps_of_the_models_stage():
+    # the corpus and the tokenizer's vocabulary text shape every tiny model's bytes: an edit
+    # to either must rerun `models` (a file left out of its deps would leave stale models)
+    files = [v for k, v in PARAMS["models_build"].items()
+             if isinstance(v, str) and (ROOT / v).is_file()]
+    assert {"assets/corpus.txt", "assets/vocabulary.txt"} <= set(files)
+    missing = sorted(set(files) - set(body("models")["deps"]))
+    assert not missing, f"models: add {missing} to its deps"

@@ -205,8 +205,8 @@ REASONS = ["The reasoning identifies the key findings and reaches the correct an
 
 
 def vignette(rng) -> dict:
-    """A synthetic question (never an evaluation item) and its parts. A quarter have three
-    options: with four always, a model learns that D exists and names it on a three-option
+    """A synthetic question (never an evaluation item) and its parts. About a third have
+    three options: with four always, a model learns that D exists and names it on a three-option
     (PubMedQA-shaped) question, which no parser can use."""
     c, d = rng.choice(COMPLAINTS)
     f1, f2 = rng.sample(FINDINGS, 2)

@@ -59,12 +59,12 @@ def build_one(role: str, spec: ModelSpec, p: Params, tokenizer, docs: list[str],
     return role
 
 
-def run(specs: dict[str, ModelSpec], p: Params, corpus: str, prompts: dict[str, str],
-        dests: dict[str, Path], workers: int = 1) -> list[str]:
+def run(specs: dict[str, ModelSpec], p: Params, corpus: str, vocabulary: str,
+        prompts: dict[str, str], dests: dict[str, Path], workers: int = 1) -> list[str]:
     """Build every role of `specs` (all have a `build:` block) into `dests[role]`."""
     if not specs:
         return []
-    tokenizer = train_tokenizer(corpus, p.vocab_size, read_vocabulary(p))
+    tokenizer = train_tokenizer(corpus, p.vocab_size, vocabulary)
     docs = chat_documents(corpus, tokenizer)
     # Longest first: the pool takes jobs in submission order, so no long build starts last.
     # One torch thread per build whatever the order, so the order never changes the bytes.
@@ -79,14 +79,15 @@ def run(specs: dict[str, ModelSpec], p: Params, corpus: str, prompts: dict[str, 
         return [f.result() for f in [ex.submit(build_one, *j) for j in jobs]]
 
 
-def build_key(spec: ModelSpec, p: Params, corpus: str, prompts: dict[str, str]) -> str:
+def build_key(spec: ModelSpec, p: Params, corpus: str, vocabulary: str,
+              prompts: dict[str, str]) -> str:
     """Everything a tiny model is a function of: its build block, models_build, the corpus
     and vocabulary texts, the prompt files of its contracts, the builder's code and the CPU
     kernels' pins (an AVX-512 build is other bytes). Equal keys give equal folders, so a
     rebuild can be copied from the build cache."""
     used = {c: Path(prompts[c]).read_text(encoding="utf-8")
             for c in (spec.build or {}).get("contracts", []) if c in prompts}
-    blob = json.dumps([spec.build, p.model_dump(), corpus, read_vocabulary(p), used,
+    blob = json.dumps([spec.build, p.model_dump(), corpus, vocabulary, used,
                        files_digest(closure("stages.models")), cpu_pins()], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -113,6 +114,7 @@ def main() -> None:
         if s.build is not None and Path(s.model).resolve() != (out / role).resolve():
             raise SystemExit(f"models.{role}.model must be {out}/{role} to be built (got {s.model})")
     corpus = Path(p.corpus).read_text(encoding="utf-8")
+    vocabulary = read_vocabulary(p)
     params = read_params(a.params)
     contracts = sorted({c for s in specs.values() if s.build for c in s.build.get("contracts", [])})
     for c in contracts:
@@ -120,9 +122,10 @@ def main() -> None:
     prompts = {c: params[c]["prompt"] for c in contracts if "prompt" in (params.get(c) or {})}
     cache = Path(run_p.cache).parent / "models"
     cache.mkdir(parents=True, exist_ok=True)
-    keys = {r: build_key(s, p, corpus, prompts) for r, s in specs.items() if s.build is not None}
+    keys = {r: build_key(s, p, corpus, vocabulary, prompts) for r, s in specs.items() if s.build is not None}
     todo = {r: specs[r] for r, k in keys.items() if not (cache / k).is_dir()}
-    run(todo, p, corpus, prompts, {r: cache / keys[r] for r in todo}, workers=run_p.threads or 1)
+    run(todo, p, corpus, vocabulary, prompts, {r: cache / keys[r] for r in todo},
+        workers=run_p.threads or 1)
     for role, s in specs.items():  # built roles first: references may point at them
         if s.build is not None:
             shutil.rmtree(out / role, ignore_errors=True)

@@ -7,12 +7,12 @@ LOCK ?= requirements/cpu.lock
 STAMP := $(VENV)/.installed
 ACTIVATE := source $(VENV)/bin/activate
 
-.PHONY: repro check test test-all test-vllm bench diff profile lock clean-venv
+.PHONY: repro check doctor test test-all test-vllm test-cross-cpu bench diff profile lock clean-venv
 
 # The pinned CPU environment: torch (CPU build) first, then exactly the lock file (hashes
 # checked, no resolver), then the project itself without touching its dependencies (the
 # same script builds the Snakemake rules' conda env: envs/reasonmed.yaml).
-$(STAMP): pyproject.toml $(LOCK) scripts/install-torch.sh scripts/install-env.sh
+$(STAMP): pyproject.toml $(LOCK) requirements/torch.version scripts/install-torch.sh scripts/install-env.sh
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	LOCK=$(LOCK) scripts/install-env.sh $(VENV)
 	touch $(STAMP)
@@ -24,6 +24,12 @@ repro: $(STAMP)
 # problem (REACH=1 also asks every openai endpoint).
 check: $(STAMP)
 	$(ACTIVATE) && python -m reasonmed.check --params $(or $(P),params.yaml) $(if $(REACH),--reach)
+
+# What this machine computes with: CPU model and flags, the math-library pins in effect,
+# threads, library versions, GPU and driver; each stage's run log (work/runs/) keeps the same
+# record, so two runs that differ can be explained in one look.
+doctor: $(STAMP)
+	$(ACTIVATE) && python -m reasonmed.fingerprint
 
 # CI's suite: everything but the vLLM CPU-build tests (own venv, below) and the exhaustive
 # rest of the fault matrices; `make test-all` runs those too.
@@ -47,7 +53,7 @@ lock: $(STAMP)
 	$(VENV)/bin/pip install -q uv
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
 	  --python-platform x86_64-unknown-linux-gnu --generate-hashes --no-header \
-	  --find-links $(TORCH_WHEELS) -c <(echo "torch==2.13.0+cpu") --no-emit-package torch \
+	  --find-links $(TORCH_WHEELS) -c <(echo "torch==$$(cat requirements/torch.version)+cpu") --no-emit-package torch \
 	  -o requirements/cpu.lock
 	$(VENV)/bin/uv pip compile pyproject.toml --extra gpu --extra dev --python-version 3.11 \
 	  --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header \

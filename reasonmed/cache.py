@@ -12,8 +12,12 @@ lookup. Every row carries a checksum, so a torn read is a miss, never a wrong co
 
 A key covers everything that can change a completion: backend, model, resolved revision
 (a pinned hub commit, or the content digest of a local folder), output-shaping backend
-options, messages, sampling parameters, schema, seed and sample index. Execution options
-(batch size, concurrency, timeouts, devices) are not in it.
+options, messages, sampling parameters, schema, seed and sample index, and what computes
+it: the backend's compute fingerprint (reasonmed/environment.py: the digest of the code a
+request runs through, the versions of the libraries that compute it, the CPU pins) and,
+for hf, the thread count. New code or an upgraded library therefore never replays a
+completion computed by the old one. Execution options (batch size, concurrency, timeouts,
+devices) are not in it.
 
     python -m reasonmed.cache .cache/llm
 """
@@ -32,6 +36,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from reasonmed.params import looks_local
 
 if TYPE_CHECKING:
     from reasonmed.llm import Completion, Request
@@ -184,11 +190,6 @@ def folder_digest(folder: str | os.PathLike, memo_dir: str | os.PathLike | None 
     return "sha256:" + h.hexdigest()[:16]
 
 
-def looks_local(model: str) -> bool:
-    """A path the user meant as a folder on disk (so a typo is reported as a missing path)."""
-    return model.startswith((".", "/", "~")) or Path(model.split("/")[0]).is_dir()
-
-
 class UnpinnedModel(SystemExit):
     pass
 
@@ -222,9 +223,10 @@ def resolve_revision(spec: ModelSpec, memo_dir: str | os.PathLike | None = None)
         f"python -c \"from huggingface_hub import model_info; print(model_info('{spec.model}').sha)\"")
 
 
-def request_key(spec: ModelSpec, revision: str, req: Request) -> str:
+def request_key(spec: ModelSpec, revision: str, req: Request, compute: str) -> str:
+    """`compute`: what computes the completion besides the request (llm.compute_key)."""
     payload = {
-        "backend": spec.backend, "model": spec.model, "revision": revision,
+        "backend": spec.backend, "model": spec.model, "revision": revision, "compute": compute,
         "options": spec.options, "messages": req.messages, "temperature": req.temperature,
         "top_p": req.top_p, "max_tokens": req.max_tokens, "seed": req.seed,
         "sample": req.sample, "schema": req.schema,

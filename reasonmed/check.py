@@ -229,6 +229,40 @@ def sft_config(path: str, raw: dict) -> list[str]:
                                                                  seed, has_cuda=False)), path)
 
 
+def files_read(raw: dict) -> list[str]:
+    """Files the sft stage reads must lie where dvc.yaml hashes them (every file a stage
+    reads is a dep): the chat template under configs/chat_templates/, an accelerate or
+    DeepSpeed config under configs/accelerate/."""
+    sft = raw.get("sft") or {}
+    out = []
+    tpl = sft.get("chat_template")
+    if tpl and Path("configs/chat_templates").resolve() not in Path(tpl).resolve().parents:
+        out.append(f"sft.chat_template: {tpl} must live under configs/chat_templates/ "
+                   "(a dep of the sft stage)")
+    for flag in ("--config_file", "--config-file", "--deepspeed_config_file"):
+        for m in re.finditer(rf"{flag}[ =](\S+)", str(sft.get("launcher") or "")):
+            if Path("configs/accelerate").resolve() not in Path(m.group(1)).resolve().parents:
+                out.append(f"sft.launcher: {m.group(1)} must live under configs/accelerate/ "
+                           "(a dep of the sft stage)")
+            elif not Path(m.group(1)).is_file():
+                out.append(f"sft.launcher: no such config file {m.group(1)}")
+    return out
+
+
+def deps(raw: dict, dvc_yaml: str = "dvc.yaml") -> list[str]:
+    """dvc.yaml rendered with these params depends on every role and local model folder the
+    stages will use (reasonmed/wiring.py: dep_problems)."""
+    import yaml
+
+    from reasonmed.wiring import dep_problems
+
+    try:
+        dvc = yaml.safe_load(Path(dvc_yaml).read_text(encoding="utf-8"))
+    except OSError:
+        return []  # not in a project checkout: nothing to compare
+    return dep_problems(dvc, raw)
+
+
 def problems(path: str = "params.yaml", reach: bool = False) -> list[str]:
     """Every problem in the params file, one line each ([] when it is ready to run)."""
     try:
@@ -239,14 +273,14 @@ def problems(path: str = "params.yaml", reach: bool = False) -> list[str]:
         return [f"{path}: not readable YAML: {' '.join(str(e).split())}"]
     if not isinstance(raw, dict):
         return [f"{path}: the top level must be a mapping of sections"]
-    out = [*sections(path, raw), *roles(path, raw, reach)]
+    out = [*sections(path, raw), *roles(path, raw, reach), *files_read(raw), *deps(raw)]
     if not any(".sft." in m or m.split(": ", 1)[-1].startswith("sft") for m in out):
         out += sft_config(path, raw)
     return list(dict.fromkeys(out))
 
 
 def _pass_marker(params: str) -> Path | None:
-    """work/check/<digest of the params bytes, the code the check runs and the environment's
+    """work/check/<digest of the params and dvc.yaml bytes, the code the check runs and the environment's
     variable names> (an API key variable set or unset changes the answer); None without the
     file. The code is this module's import closure plus stages.sft, which `sft_config`
     imports by name."""
@@ -256,6 +290,8 @@ def _pass_marker(params: str) -> Path | None:
         data = Path(params).read_bytes()
     except OSError:
         return None
+    if Path("dvc.yaml").is_file():  # deps() compares the two
+        data += b"\0" + Path("dvc.yaml").read_bytes()
     env = sorted(k for k in os.environ if not k.startswith("REASONMED_"))
     code = files_digest(closure("reasonmed.check", "stages.sft"))
     h = hashlib.sha256(data + code.encode() + "\0".join(env).encode())

@@ -7,7 +7,10 @@ knobs excepted). Any change gives new paths, so a stale shard can never be gathe
 whatever Snakemake's metadata remembers (or forgot); an unchanged input gives the same
 paths, so a killed run finds its finished shards and resumes the rest from the request
 cache. The shard count is part of the path (`3of8`) but not of the digest: resharding
-asks the same requests again and the cache answers them. FanoutProgress sums what the shard
+asks the same requests again and the cache answers them. A shard job writes the sha256 of
+its file beside it (`<shard>.sha256`); a shard whose bytes no longer match (edited by hand,
+torn by a crash between the two writes) is deleted before Snakemake runs, so it is
+regenerated (from the request cache), never gathered. FanoutProgress sums what the shard
 jobs report (reasonmed.llm.report_progress) into one line on the fan-out's terminal.
 
     python -m reasonmed.fanout params.yaml
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from reasonmed.cache import folder_digest
+from reasonmed.fingerprint import fingerprint
 from reasonmed.wiring import ROOT, closure, files_digest
 
 WORK = Path("work/generate")
@@ -67,11 +71,13 @@ class Layout:
         return folder_digest(p, Path(self.cache) / "fingerprints") if p.is_dir() else "remote"
 
     def key(self, agent: str) -> str:
-        g = self.config["generate"]
+        g, spec = self.config["generate"], self.config["models"][agent]
         shaping = {"code": self._code, "questions": self._questions,
-                   "prompt": _file_digest(g["prompt"]), "seed": self.config["run"]["seed"],
-                   "model": self.config["models"][agent], "model_files": self.model_digest(agent),
-                   "generate": g}
+                   "prompt": _file_digest(g["prompt"]), "run": self.config["run"],
+                   "model": spec, "model_files": self.model_digest(agent),
+                   # the libraries and pins that compute the completions (request keys
+                   # carry them too: an upgrade asks again, and lands in new shard paths)
+                   "compute": fingerprint(spec.get("backend", "hf")), "generate": g}
         blob = json.dumps(shaping, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
@@ -81,6 +87,17 @@ class Layout:
     def shard_paths(self) -> dict[str, list[str]]:
         return {a: [self.shard_path(a, s) for s in range(self.shards)] for a in self.agents}
 
+    def drop_mismatched(self) -> list[str]:
+        """Delete every existing shard whose bytes do not match the digest its job wrote
+        (or that has none), with its sidecars, so Snakemake regenerates it. Returns them."""
+        bad = []
+        for f in (Path(x) for fs in self.shard_paths().values() for x in fs):
+            if f.exists() and not shard_intact(f):
+                bad.append(str(f))
+                for side in (f, *sidecars(f)):
+                    side.unlink(missing_ok=True)
+        return bad
+
     def prune(self) -> None:
         """Drop shard folders of other keys (an older run's), once this run has gathered."""
         for a in self.agents:
@@ -88,6 +105,32 @@ class Layout:
             for d in (WORK / a).glob("*") if (WORK / a).is_dir() else []:
                 if d.is_dir() and d.name != keep:
                     shutil.rmtree(d, ignore_errors=True)
+
+
+def sidecars(shard: Path) -> list[Path]:
+    return [shard.with_suffix(x) for x in (".sha256", ".ledger.json", ".failures.jsonl")]
+
+
+def seal(shard: Path) -> None:
+    """Record the shard's sha256 beside it (written after the shard lands, atomically)."""
+    from reasonmed.records import atomic_path
+
+    with atomic_path(shard.with_suffix(".sha256")) as tmp:
+        tmp.write_text(_sha256(shard) + "\n", encoding="utf-8")
+
+
+def shard_intact(shard: Path) -> bool:
+    seal_file = shard.with_suffix(".sha256")
+    return (shard.is_file() and seal_file.is_file()
+            and seal_file.read_text(encoding="utf-8").strip() == _sha256(shard))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while b := f.read(1 << 22):
+            h.update(b)
+    return h.hexdigest()
 
 
 class FanoutProgress:

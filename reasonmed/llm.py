@@ -217,6 +217,18 @@ def make_backend(spec: ModelSpec, run: RunParams, exec_opts: dict[str, Any]) -> 
     raise ValueError(f"unknown backend {spec.backend!r}")
 
 
+def compute_key(spec: ModelSpec, run: RunParams) -> str:
+    """What computes a role's completions besides the request: the backend's compute
+    fingerprint (code closure, library versions, CPU pins) and, for the hf backend, the
+    torch thread count. Part of every request key."""
+    from reasonmed.fingerprint import fingerprint
+
+    key = fingerprint(spec.backend)
+    if spec.backend == "hf":
+        key += f"/threads={run.compute_threads(spec.options)}"
+    return key
+
+
 def devices_of(spec: ModelSpec, exec_opts: dict[str, Any]) -> int:
     if spec.backend != "vllm":
         return 1
@@ -244,6 +256,7 @@ class LLM:
         self.cache = cache if cache is not None else Cache(run.cache, run.job or stage)
         self.ledger = ledger if ledger is not None else Ledger(stage)
         self.revision = resolve_revision(spec, self.cache.folder / "fingerprints")
+        self.compute = compute_key(spec, run)
         self._factory, self._backend = backend_factory, None
         self._batches = 0  # backend batches committed by this process (for fault points)
 
@@ -261,7 +274,7 @@ class LLM:
 
     def generate(self, requests: Sequence[Request]) -> list[Completion]:
         row = self._row()
-        keys = [request_key(self.spec, self.revision, r) for r in requests]
+        keys = [request_key(self.spec, self.revision, r, self.compute) for r in requests]
         hits = self.cache.get_many(keys)
         results: list[Completion | None] = [hits.get(k) for k in keys]
         misses = [i for i, c in enumerate(results) if c is None]

@@ -2,14 +2,17 @@
 
 params.yaml owns every knob. Two kinds:
 
-- what a run *makes*: `run.seed`, `models.<role>` and each stage's own section. DVC tracks
-  exactly the keys a stage reads (dvc.yaml `params:`) and the request cache keys on them,
-  so changing one reruns the stages that read it.
-- how a run *executes*: everything under `exec` (cache folder, threads, progress interval,
-  per-role batch sizes and concurrency, per-stage batch sizes, shards, Snakemake options).
-  No DVC stage and no cache key sees `exec`, so changing it reruns nothing. A stage's
-  execution knobs live under `exec.<stage>` and are merged into its Params here; writing
-  one in the stage's own section (or a shaping knob under `exec`) is an error.
+- what a run *makes*: `run.seed`, `run.threads`, `models.<role>` and each stage's own
+  section. DVC tracks exactly the keys a stage reads (dvc.yaml `params:`) and the request
+  cache keys on them, so changing one reruns the stages that read it.
+- how a run *executes*: everything under `exec` (cache folder, worker processes, progress
+  interval, per-role batch sizes and concurrency, per-stage batch sizes, shards, Snakemake
+  options). No DVC stage and no cache key sees `exec`, so changing it reruns nothing; a
+  test proves each knob by bytes (tests/test_exec_knobs.py). The torch thread count is not
+  one of them: the order of a parallel sum depends on it, so it changes output bytes and
+  lives in `run.threads` (and a role's `options.threads`). A stage's execution knobs live
+  under `exec.<stage>` and are merged into its Params here; writing one in the stage's own
+  section (or a shaping knob under `exec`) is an error.
 
 Unknown or missing keys fail at start-up with the key's name.
 
@@ -37,18 +40,26 @@ class Section(BaseModel):
 
 
 class RunParams(Section):
-    """The runtime view of `run.seed` plus the `exec` section (how the run executes)."""
+    """The runtime view of `run` (seed, threads) plus the `exec` section (how the run
+    executes)."""
 
     seed: int = 42
+    # torch CPU threads of every computation that writes an artifact (builds, hf backends,
+    # SFT). Hashed: a parallel sum's order follows the thread count, so 1 and 2 threads give
+    # other bytes; a fixed count gives the same bytes on any machine, whatever its cores.
+    # 0: torch's default (the machine's cores: outputs then differ between machines).
+    threads: int = Field(2, ge=0)
     cache: str = ".cache/llm"  # request cache folder: one SQLite file per job, read-through
     offline: bool = True  # set HF_HUB_OFFLINE/HF_DATASETS_OFFLINE for every stage
-    threads: int = 0  # torch CPU threads; 0 = torch's default
+    # processes a stage may run side by side (the models stage's builds, each on one
+    # thread, so the count never changes a byte)
+    workers: int = Field(1, ge=1)
     progress_every_s: float = 10.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # failed requests a stage may finish with, as a fraction of a role's requests (0: any
     # failure fails the stage; reasonmed/failures.py)
     max_failure_rate: float = Field(0.0, ge=0.0, le=1.0)
-    # role -> backend execution options (batch_size, threads, max_concurrency, timeout_s,
+    # role -> backend execution options (batch_size, max_concurrency, timeout_s,
     # tensor_parallel_size, ...): how a role runs, never part of a cache key
     roles: dict[str, dict[str, Any]] = Field(default_factory=dict)
     job: str | None = None  # this process's cache file name (a stage or shard), set by stages
@@ -56,9 +67,18 @@ class RunParams(Section):
     def role_exec(self, role: str) -> dict[str, Any]:
         return dict(self.roles.get(role) or {})
 
+    def compute_threads(self, options: dict[str, Any] | None = None) -> int:
+        """The torch thread count of a computation: a role's `options.threads`, else
+        `run.threads` (traced: the caller's outputs depend on it)."""
+        if options and options.get("threads") is not None:
+            return int(options["threads"])
+        trace("run.threads")
+        return self.threads
 
-EXEC_GLOBAL = {"cache", "offline", "threads", "progress_every_s", "log_level", "roles",
+
+EXEC_GLOBAL = {"cache", "offline", "workers", "progress_every_s", "log_level", "roles",
                "max_failure_rate"}
+RUN_KEYS = {"seed", "threads"}
 
 
 class ModelSpec(Section):
@@ -66,7 +86,7 @@ class ModelSpec(Section):
 
     `options` go to the backend one-for-one and are part of every cache key (vLLM engine
     kwargs such as dtype or max_model_len, OpenAI `base_url`, hf `dtype`); how the role
-    *runs* (batch size, threads, concurrency, timeouts, tensor parallelism) lives under
+    *runs* (batch size, concurrency, timeouts, tensor parallelism) lives under
     `exec.roles.<role>`. `build` asks the `models` stage to build a tiny local model at
     `model` (embedded default only).
     """
@@ -166,15 +186,21 @@ def load_entry(section: str, name: str, model: type[S], path: str | os.PathLike 
 
 def load_run(path: str | os.PathLike = DEFAULT_PARAMS, job: str | None = None, *,
              seed: bool = True) -> RunParams:
-    """`run.seed` + the global `exec` knobs; sets the offline env vars. `seed=False`: the
-    caller does not use the seed (it is not one of the params keys it reads)."""
+    """`run` (seed, threads) + the global `exec` knobs; sets the offline env vars.
+    `seed=False`: the caller does not use the seed (it is not one of the params keys it
+    reads). A caller that computes with torch traces `run.threads` where it does
+    (`RunParams.compute_threads`)."""
     params = read_params(path)
     run = dict(params.get("run") or {})
     ex = {k: v for k, v in (params.get("exec") or {}).items() if k in EXEC_GLOBAL}
-    if set(run) - {"seed"}:
-        extra = sorted(set(run) - {"seed"})
-        raise SystemExit(f"{path}: run.{extra[0]} is not a run key (run holds only `seed`; "
-                         "execution knobs live under `exec`)")
+    if set(run) - RUN_KEYS:
+        extra = sorted(set(run) - RUN_KEYS)
+        raise SystemExit(f"{path}: run.{extra[0]} is not a run key (run holds `seed` and "
+                         f"`threads`; execution knobs live under `exec`)"
+                         f"{did_you_mean(extra[0], RUN_KEYS)}")
+    if "threads" in (params.get("exec") or {}):
+        raise SystemExit(f"{path}: exec.threads changes output bytes (a parallel sum's order "
+                         "follows the thread count): set run.threads instead")
     if seed:
         trace("run.seed")
     try:
@@ -207,6 +233,12 @@ def model_spec(role: str, path: str | os.PathLike = DEFAULT_PARAMS) -> ModelSpec
                          f"{did_you_mean(role, set(specs))}")
     trace(f"models.{role}")
     return specs[role]
+
+
+def looks_local(model: str) -> bool:
+    """A model path the user meant as a folder on disk (so a typo is reported as a missing
+    path), not a hub id or an API model name."""
+    return model.startswith((".", "/", "~")) or Path(model.split("/")[0]).is_dir()
 
 
 def repo_root() -> Path:

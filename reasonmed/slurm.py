@@ -11,7 +11,8 @@ The Snakefile's `generate_shard` and `generate_gather` rules take their `threads
   `exec.slurm.gpu_type`) or, with `exec.slurm.gpu_request: gres`, as `--gres=gpu:[<type>:]N`;
   `gpus` carries the same number for a local run's `--resources gpus=N`.
 - CPUs (`threads`, which the plugin turns into `--cpus-per-task`): `cpus_per_gpu` per GPU, or
-  the role's torch threads (`exec.roles.<agent>.threads`, else `exec.threads`, at least 1).
+  the role's torch threads (`models.<agent>.options.threads`, else `run.threads`, at least
+  1: the count is hashed, so the job reserves what the computation uses).
 - memory (`mem_mb`) and wall time (`runtime`, minutes): `mem_mb_per_gpu` per GPU (at least
   `mem_mb`) and `runtime`; the gather job has its own small figures.
 - no partition, account or QoS: those are site facts and live in the profile
@@ -71,7 +72,7 @@ class JobResources:
             if bad:
                 raise ValueError(f"exec.slurm.roles.{role}.{sorted(bad)[0]} is not a per-role "
                                  f"SLURM knob (known: {', '.join(sorted(ROLE_KEYS))})")
-        self.threads_default = int(ex.get("threads") or 0)
+        self.threads_default = int((config.get("run") or {}).get("threads", 2) or 0)
         self.roles_exec = ex.get("roles") or {}
 
     def _over(self, agent: str) -> dict[str, Any]:
@@ -93,7 +94,8 @@ class JobResources:
             return max(1, int(over["cpus"]))
         if n:
             return max(1, int(self.s["cpus_per_gpu"]) * n)
-        role_threads = (self.roles_exec.get(agent) or {}).get("threads")
+        spec = (self.config.get("models") or {}).get(agent) or {}
+        role_threads = (spec.get("options") or {}).get("threads")
         return max(1, int(role_threads if role_threads is not None else self.threads_default))
 
     def shard(self, agent: str) -> dict[str, int | str | None]:

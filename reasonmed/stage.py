@@ -8,8 +8,9 @@ What a stage writes splits in two:
   functions of the stage's inputs: a cold run, a warm rerun and a resumed run write the
   same bytes.
 - the run log, `work/runs/<job>.json`: wall time, cache hits, model calls, load and
-  generation seconds, devices. It describes one execution, so it is never a DVC out and
-  nothing reads it as an input.
+  generation seconds, devices, and the run-environment record (CPU model and flags, pins,
+  threads, library versions, GPU: reasonmed/environment.py). It describes one execution,
+  so it is never a DVC out and nothing reads it as an input.
 
     python -c "from reasonmed.stage import run_log_path; print(run_log_path('verify'))"
 """
@@ -67,11 +68,15 @@ class StageRun:
                 write_json(out / "stats.json", stats)
             if ledger_rows is not None:
                 write_json(out / "ledger.json", ledger_rows)
+        from reasonmed.environment import record
+
         write_json(run_log_path(self.job), {
             "job": self.job, "wall_s": round(time.monotonic() - self.t0, 2),
             "model_calls": sum(r.get("model_calls", 0) for r in run_rows),
             "cache_hits": sum(r.get("cache_hits", 0) for r in run_rows),
-            "roles": run_rows, **run_extra})
+            "roles": run_rows, **run_extra,
+            # what ran it (CPU, pins, threads, versions, GPU): explains two runs that differ
+            "environment": record()})
 
 
 def pick(stats: dict[str, Any], keys: Iterable[str]) -> dict[str, Any]:

@@ -150,6 +150,15 @@ def build_cost(build: Build, p: Params, prompts: dict[str, str]) -> float:
         * build.num_hidden_layers * width
 
 
+def adamw(model, lr: float):
+    """torch's fused AdamW: its square root is the exact instruction. The default (foreach)
+    AdamW calls torch.sqrt, which on CPU is MKL's vector sqrt: approximate even under
+    MKL_CBWR, so its bytes differ between Intel and AMD (reasonmed/__init__.py)."""
+    import torch
+
+    return torch.optim.AdamW(model.parameters(), lr=lr, fused=True)
+
+
 def warm_up(model, tokenizer, docs: list[str], p: Params, seed: int) -> list[float]:
     """A few AdamW steps of next-token prediction on random corpus windows."""
     import torch
@@ -158,7 +167,7 @@ def warm_up(model, tokenizer, docs: list[str], p: Params, seed: int) -> list[flo
         return []
     ids = torch.tensor([t for d in docs for t in tokenizer(d).input_ids])
     g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=p.learning_rate)
+    opt = adamw(model, p.learning_rate)
     model.train()
     losses = []
     for _ in range(p.pretrain_steps):
@@ -289,7 +298,7 @@ def train_replies(model, tokenizer, docs: list[tuple[str, str]], p: Params, seed
     bs = p.contract_batch_size
     batches = [order[i:i + bs] for i in range(0, len(order), bs)]
     rng = random.Random(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=p.learning_rate)
+    opt = adamw(model, p.learning_rate)
     # Linear decay to 0 (and clipped gradients): at a constant rate the last few batches
     # decide the final weights, and whether a model follows its contract swung with the seed.
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1 - s / max(p.contract_steps, 1))

@@ -5,7 +5,8 @@
 #   scripts/install-torch.sh .venv
 set -euo pipefail
 VENV=${1:-.venv}
-TORCH_VERSION=${TORCH_VERSION:-2.13.0}
+# The version lives in requirements/ (a dep of every stage that computes with torch).
+TORCH_VERSION=${TORCH_VERSION:-$(cat "$(dirname "$0")/../requirements/torch.version")}
 PIP="$VENV/bin/pip"
 if "$VENV/bin/python" -c "import torch" 2>/dev/null; then
   echo "torch $("$VENV/bin/python" -c 'import torch; print(torch.__version__)') already installed"

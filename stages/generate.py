@@ -26,7 +26,7 @@ from pathlib import Path
 
 from reasonmed.answers import extract
 from reasonmed.failures import Failure, Failures
-from reasonmed.fanout import QUESTIONS, WORK, FanoutProgress, Layout
+from reasonmed.fanout import QUESTIONS, WORK, FanoutProgress, Layout, seal, shard_intact
 from reasonmed.generation import Params, requests_for
 from reasonmed.llm import LEDGER_FIELDS, LLM, Ledger
 from reasonmed.params import load, load_run, model_spec, read_params
@@ -108,6 +108,8 @@ def fanout(params: str) -> int:
     log.info("generate: %s", " ".join(shlex.quote(c) for c in cmd))
     if code := preflight(params):
         return code
+    for f in Layout(read_params(params)).drop_mismatched():
+        log.warning("generate: %s does not match the digest its job wrote: regenerating it", f)
     n = sum(1 for _ in open(QUESTIONS, encoding="utf-8"))
     total = n * len(p.agents) * len(p.temperatures) * p.samples_per_temperature
     done = sum(sum(1 for _ in open(f, encoding="utf-8"))
@@ -185,6 +187,7 @@ def main() -> None:
             # The shard's full ledger (execution facts too) sits beside it for gather to
             # merge; written before the shard file lands, so a shard never lacks one.
             write_json(out.with_suffix(".ledger.json"), llm.ledger.run_list())
+        seal(out)  # after the shard lands: a shard without its digest is regenerated
         st.finish(None, None, llm.ledger)
         return
     run_p = load_run(a.params)
@@ -193,6 +196,9 @@ def main() -> None:
     files = {ag: [Path(f) for f in fs] for ag, fs in layout.shard_paths().items()}
     failures = Failures("generate")
     for f in (f for fs in files.values() for f in fs):
+        if not shard_intact(f):  # the fan-out drops such shards first; a direct gather stops
+            raise SystemExit(f"generate: {f} does not match the digest its job wrote "
+                             "(edited or torn): rerun the fan-out to regenerate it")
         failures.extend(list(read_jsonl(f.with_suffix(".failures.jsonl"), Failure)))
     with JsonlWriter(out / "paths.jsonl") as w:
         w.write_all(gather(read_jsonl(a.questions, Question), files, p.agents))

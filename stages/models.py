@@ -25,24 +25,34 @@ import os
 import shutil
 from pathlib import Path
 
-from reasonmed import cpu_pins
 from reasonmed.cache import resolve_revision
+from reasonmed.fingerprint import fingerprint
 from reasonmed.params import ModelSpec, load, load_models, load_run, read_params, trace
 from reasonmed.records import write_json
 from reasonmed.stage import StageRun, entry
-from reasonmed.tinymodels import (Build, Params, build_cost, build_model, chat_documents,
-                                 read_vocabulary, train_tokenizer)
-from reasonmed.wiring import closure, files_digest
+from reasonmed.tinymodels import (
+    Build,
+    Params,
+    build_cost,
+    build_model,
+    chat_documents,
+    read_vocabulary,
+    train_tokenizer,
+)
 
 log = logging.getLogger("reasonmed.models")
 
+# Every build computes on one torch thread, whatever exec.workers says (how many builds run
+# side by side), so the worker count never changes a byte.
+BUILD_THREADS = 1
+
+
 def build_one(role: str, spec: ModelSpec, p: Params, tokenizer, docs: list[str],
-              prompts: dict[str, str], dest: Path, threads: int) -> str:
-    """Build one role's model into `dest` (a worker process: one torch thread each, so the
-    result does not depend on how many builds run side by side)."""
+              prompts: dict[str, str], dest: Path) -> str:
+    """Build one role's model into `dest` (in a worker process when builds run side by side)."""
     import torch
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(BUILD_THREADS)
     b = Build.model_validate(spec.build)
     model, losses = build_model(b, p, tokenizer, docs, prompts)
     # No timings here: build.json is part of the DVC out (and of the model's digest).
@@ -82,13 +92,15 @@ def run(specs: dict[str, ModelSpec], p: Params, corpus: str, vocabulary: str,
 def build_key(spec: ModelSpec, p: Params, corpus: str, vocabulary: str,
               prompts: dict[str, str]) -> str:
     """Everything a tiny model is a function of: its build block, models_build, the corpus
-    and vocabulary texts, the prompt files of its contracts, the builder's code and the CPU
-    kernels' pins (an AVX-512 build is other bytes). Equal keys give equal folders, so a
-    rebuild can be copied from the build cache."""
+    and vocabulary texts, the prompt files of its contracts, and what computes it (the
+    builder's code closure, the versions of torch/transformers/tokenizers, Python, the CPU
+    pins and the build thread count: reasonmed/environment.py). Equal keys give equal
+    folders, so a rebuild can be copied from the build cache; an upgraded library or an
+    edited builder never gets a model the old one built."""
     used = {c: Path(prompts[c]).read_text(encoding="utf-8")
             for c in (spec.build or {}).get("contracts", []) if c in prompts}
     blob = json.dumps([spec.build, p.model_dump(), corpus, vocabulary, used,
-                       files_digest(closure("stages.models")), cpu_pins()], sort_keys=True)
+                       fingerprint("build"), BUILD_THREADS], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -125,7 +137,7 @@ def main() -> None:
     keys = {r: build_key(s, p, corpus, vocabulary, prompts) for r, s in specs.items() if s.build is not None}
     todo = {r: specs[r] for r, k in keys.items() if not (cache / k).is_dir()}
     run(todo, p, corpus, vocabulary, prompts, {r: cache / keys[r] for r in todo},
-        workers=run_p.threads or 1)
+        workers=run_p.workers)
     for role, s in specs.items():  # built roles first: references may point at them
         if s.build is not None:
             shutil.rmtree(out / role, ignore_errors=True)

@@ -111,12 +111,21 @@ def make_lora(lora: dict[str, Any] | None):
         raise SystemExit(f"params: sft.lora is invalid: {e}") from None
 
 
+# Every file a stage reads is a dep: dvc.yaml lists this folder for sft, so a template
+# elsewhere would be read without DVC hashing it.
+CHAT_TEMPLATES = Path("configs/chat_templates")
+
+
 def load_tokenizer(spec: ModelSpec, chat_template: str | None):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(spec.model, revision=spec.revision)
     if chat_template:
-        tok.chat_template = Path(chat_template).read_text(encoding="utf-8")
+        path = Path(chat_template)
+        if CHAT_TEMPLATES.resolve() not in path.resolve().parents:
+            raise SystemExit(f"sft.chat_template: {chat_template} must live under "
+                             f"{CHAT_TEMPLATES}/ (a dep of the sft stage, so an edit reruns it)")
+        tok.chat_template = path.read_text(encoding="utf-8")
     if not tok.chat_template:
         raise SystemExit(f"sft: {spec.model} has no chat template; set sft.chat_template "
                          "to a Jinja template file")
@@ -282,10 +291,10 @@ def main() -> None:
     run_p, p, out = load_run(a.params), load("sft", Params, a.params), Path(a.out)
     st, t0 = StageRun(f"sft-{out.name}", run_p.log_level), time.time()
     spec = model_spec(p.base_model, a.params)
-    if run_p.threads:
+    if threads := run_p.compute_threads():  # hashed: the order of every parallel sum
         import torch
 
-        torch.set_num_threads(run_p.threads)
+        torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
     res = run(islice(read_jsonl(a.dataset, Row), a.limit), p, spec, run_p.seed, out)
     save_model(res["trainer"], res["tokenizer"], spec, p.lora is not None, out / "model")

@@ -296,7 +296,7 @@ def test_tiny_model_end_to_end(tiny_models, tmp_path, monkeypatch):
                     for n, d, k, s in (("medqa", "medqa", 2, ""), ("pubmedqa", "pubmedqa", 2, ""),
                                        ("mmlu", "mmlu_medical", 1, ", subject: subject")))
     params.write_text(
-        f"run: {{seed: 1}}\nexec: {{cache: {tmp_path / 'c'}, offline: true, threads: 1}}\n"
+        f"run: {{seed: 1, threads: 1}}\nexec: {{cache: {tmp_path / 'c'}, offline: true}}\n"
         "models: {}\ncollect: {}\nbenchmarks:\n" + bench +
         "evaluate:\n  models: {}\n  backend: hf\n  backend_options: {}\n"
         "  prompt: stages/prompts/evaluate.md\n  temperature: 0.5\n  top_p: 0.9\n"

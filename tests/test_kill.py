@@ -61,16 +61,15 @@ def small_default(dst: Path) -> None:
     p["generate"]["max_tokens"] = 24
     p["verify"]["max_tokens"] = 96
     p["exec"]["generate"].update(shards=1, snakemake="--cores 2")
-    p["exec"]["roles"].update(agent1={"batch_size": 4, "threads": 1},
-                              agent2={"batch_size": 4, "threads": 1},
+    p["exec"]["roles"].update(agent1={"batch_size": 4}, agent2={"batch_size": 4},
                               verifier={"batch_size": 4})
     (dst / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     # The DAG up to verify only, so a plain `dvc repro` is the whole (small) pipeline.
     dvc = yaml.safe_load((dst / "dvc.yaml").read_text())
     dvc = {"stages": {s: dvc["stages"][s] for s in upstream(dvc["stages"], "verify")}}
     g = dvc["stages"]["generate"]
-    g["deps"].remove("models/agent3")
-    g["params"].remove("models.agent3")
+    g["deps"].remove("models/${generate.agents[2]}")  # two agents
+    g["params"].remove("models.${generate.agents[2]}")
     (dst / "dvc.yaml").write_text(yaml.safe_dump(dvc, sort_keys=False))
 
 

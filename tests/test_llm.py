@@ -84,21 +84,23 @@ def test_errors_are_returned_not_cached(tmp_path):
 def test_cache_key_covers_every_sampling_field(change):
     base = Request.chat(None, "q", temperature=0.7, seed=1)
     other = Request(**{**base.__dict__, **change})
-    assert request_key(SPEC, "r1", base) != request_key(SPEC, "r1", other)
-    assert request_key(SPEC, "r1", base) != request_key(SPEC, "r2", base)
-    assert request_key(SPEC, "r1", base) != request_key(
-        ModelSpec(backend="vllm", model="fake/model"), "r1", base)
+    assert request_key(SPEC, "r1", base, "c") != request_key(SPEC, "r1", other, "c")
+    assert request_key(SPEC, "r1", base, "c") != request_key(SPEC, "r2", base, "c")
+    assert request_key(SPEC, "r1", base, "c") != request_key(
+        ModelSpec(backend="vllm", model="fake/model"), "r1", base, "c")
+    # what computes it: new code, a library upgrade, other pins or threads
+    assert request_key(SPEC, "r1", base, "c") != request_key(SPEC, "r1", base, "c2")
 
 
 def test_cache_key_covers_shaping_options_and_not_execution_knobs(tmp_path):
     base = Request.chat(None, "q", temperature=0.7, seed=1)
     bf16 = SPEC.model_copy(update={"options": {"dtype": "bfloat16"}})
-    assert request_key(SPEC, REV, base) != request_key(bf16, REV, base)
-    # exec.roles (batch size, threads) never reaches a key: the same request hits the cache.
+    assert request_key(SPEC, REV, base, "c") != request_key(bf16, REV, base, "c")
+    # exec.roles (batch size, concurrency) never reaches a key: the same request hits the cache.
     b = CountingBackend()
     make(tmp_path, b, roles={"role": {"batch_size": 4}}).generate(reqs(3))
     b2 = CountingBackend()
-    make(tmp_path, b2, roles={"role": {"batch_size": 64, "threads": 2}}).generate(reqs(3))
+    make(tmp_path, b2, roles={"role": {"batch_size": 64}}).generate(reqs(3))
     assert b.calls == 3 and b2.calls == 0
 
 

@@ -27,7 +27,7 @@ import yaml
 
 from reasonmed.params import read_params
 from reasonmed.records import content_hash
-from reasonmed.wiring import code_deps
+from reasonmed.wiring import ROLE_KEYS, code_deps, render_stages, roles_of
 from tests.conftest import ROOT, sh
 
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
@@ -165,7 +165,7 @@ def test_execution_knobs_rerun_nothing(traced):
     repo, _ = traced
     p = read_params(repo / "params.yaml")
     ex = p["exec"]
-    ex.update(threads=1, progress_every_s=1, log_level="DEBUG")
+    ex.update(workers=1, progress_every_s=1, log_level="DEBUG")
     ex["generate"].update(shards=3, snakemake="--cores 1", batch_questions=7)
     for role in ex["roles"]:
         ex["roles"][role]["batch_size"] = 5
@@ -209,3 +209,18 @@ def test_a_prompt_edit_changes_the_stage_output(traced, stage):
         sh("dvc", "checkout", "--force", cwd=repo)
     assert hashlib.md5(out.read_bytes()).hexdigest() == before
     assert re.search(r"up to date", sh("dvc", "status", cwd=repo).stdout)
+
+
+@pytest.mark.slow
+def test_role_keys_are_what_each_stage_reads(traced):
+    # reasonmed.wiring.ROLE_KEYS (the params keys naming a stage's roles, which the
+    # pre-flight check compares with dvc.yaml) against the models.<role> keys each stage
+    # really read in the traced run
+    repo, seen = traced
+    dvc = yaml.safe_load((repo / "dvc.yaml").read_text())
+    params = read_params(repo / "params.yaml")
+    for name in render_stages(dvc, params):
+        base = name.split("@")[0]
+        if base in ROLE_KEYS:
+            read = {k.split(".", 1)[1] for k in seen[base] if k.startswith("models.")}
+            assert read == set(roles_of(name, params)), name

@@ -80,7 +80,7 @@ def test_every_section_validates_with_its_owner(profile):
             continue
         assert section in OWNERS or section in DVC, f"{profile}: section {section} has no owner"
         load_section(section, params_class(section), ROOT / profile)  # + exec.<section>
-    for section in set(p["exec"]) - {"cache", "offline", "threads", "progress_every_s",
+    for section in set(p["exec"]) - {"cache", "offline", "workers", "progress_every_s",
                                       "log_level", "roles"}:
         assert section in DVC, f"{profile}: exec.{section} names no stage"
 

@@ -117,7 +117,7 @@ def test_train_masks_prompt_saves_and_reloads(tiny_models, tmp_path, monkeypatch
                           str(tmp_path / "cache2"))
 
     # The CLI end to end: a params file naming the tiny model as the student.
-    params = {"run": {"seed": 42}, "exec": {"threads": 1}, "models": {"student": spec.model_dump()},
+    params = {"run": {"seed": 42, "threads": 1}, "models": {"student": spec.model_dump()},
               "sft": {"base_model": "student", "config": config}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     data = tmp_path / "reasonmed.jsonl"

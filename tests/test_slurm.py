@@ -148,17 +148,17 @@ def small_default(dst: Path) -> None:
         p["exec"]["generate"]["shards"] = SHARDS
         p["exec"]["generate"]["snakemake"] = "--cores 2"
         for a in AGENTS:
-            p["exec"]["roles"][a] = {"batch_size": BATCH, "threads": 1}
+            p["exec"]["roles"][a] = {"batch_size": BATCH}
         for role in list(p["models"]):
             if role not in (*AGENTS, "student"):
                 del p["models"][role]
 
     edit_params(dst, edit)
     stages = yaml.safe_load((dst / "dvc.yaml").read_text())["stages"]
-    dropped = [r for r in ("agent3",) if r not in AGENTS]
-    g = stages["generate"]
-    g["deps"] = [d for d in g["deps"] if d not in [f"models/{r}" for r in dropped]]
-    g["params"] = [k for k in g["params"] if k not in [f"models.{r}" for r in dropped]]
+    g = stages["generate"]  # one models/<agent> dep and param per agent (dvc.yaml indexes them)
+    extra = [f"${{generate.agents[{i}]}}" for i in range(len(AGENTS), 3)]
+    g["deps"] = [d for d in g["deps"] if d not in [f"models/{r}" for r in extra]]
+    g["params"] = [k for k in g["params"] if k not in [f"models.{r}" for r in extra]]
     keep = upstream(stages, "generate")
     (dst / "dvc.yaml").write_text(yaml.safe_dump({"stages": {k: stages[k] for k in keep}},
                                                  sort_keys=False))
@@ -599,7 +599,7 @@ def test_job_resources_come_from_the_model_specs():
     for a in p["generate"]["agents"]:  # the tiny default: hf on CPU, no GPU asked
         res = r.shard(a)
         assert res["gpus"] == 0 and res["gpu"] is None and res["gres"] is None, res
-        assert r.threads(a) == (p["exec"]["roles"][a].get("threads") or 1)
+        assert r.threads(a) == (p["models"][a]["options"].get("threads") or p["run"]["threads"])
     paper = read_params(ROOT / "configs/paper.yaml")
     r = JobResources(paper)
     assert r.shard("agent1")["gpu"] == 8 and r.threads("agent1") == 32

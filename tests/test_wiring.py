@@ -13,10 +13,11 @@ import yaml
 
 from reasonmed.fanout import code_files
 from reasonmed.params import read_params
-from reasonmed.wiring import closure, snakefile_closure
+from reasonmed.wiring import closure, dep_problems, get_key, render_stages, roles_of, snakefile_closure
 
 ROOT = Path(__file__).resolve().parents[1]
-DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+DVC = DVC_YAML["stages"]
 PARAMS = read_params(ROOT / "params.yaml")
 SHARED = {"run", "exec", "models", "models_build", "cost"}
 SECTION = {"benchmark": "benchmarks"}  # a foreach stage over a section named in the plural
@@ -24,38 +25,14 @@ CODE = re.compile(r"^(reasonmed|stages)/.*\.py$")
 
 
 def get(d: dict, dotted: str):
-    for part in dotted.split("."):
-        d = d[part]
-    return d
-
-
-def _render(v, key, item):
-    """DVC's foreach substitution (${key}, ${item}, ${item.x}) of one stage body."""
-    if isinstance(v, dict):
-        return {_render(k, key, item): _render(x, key, item) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_render(x, key, item) for x in v]
-    if isinstance(v, str):
-        v = v.replace("${key}", str(key))
-        v = re.sub(r"\$\{item\.([\w.]+)\}", lambda m: str(get(item, m.group(1))), v)
-        return v.replace("${item}", str(item))
-    return v
+    return get_key(d, dotted)
 
 
 def expanded() -> dict[str, tuple[str, dict]]:
-    """Every concrete stage (`name` or `name@key`) -> (its dvc.yaml stage, its body)."""
-    out = {}
-    for name, spec in DVC.items():
-        if "foreach" not in spec:
-            out[name] = (name, spec)
-            continue
-        each = spec["foreach"]
-        if isinstance(each, str):  # ${section.path}
-            each = get(PARAMS, each.strip("${}"))
-        pairs = each.items() if isinstance(each, dict) else ((x, x) for x in each)
-        for key, item in pairs:
-            out[f"{name}@{key}"] = (name, _render(spec["do"], key, item))
-    return out
+    """Every concrete stage (`name` or `name@key`) -> (its dvc.yaml stage, its body), as
+    the project renders it (checked against DVC's own rendering below)."""
+    return {name: (name.split("@")[0], b)
+            for name, b in render_stages({"stages": DVC}, PARAMS).items()}
 
 
 STAGES = expanded()
@@ -146,7 +123,7 @@ def test_every_params_section_has_a_stage():
     sections = set(PARAMS) - SHARED
     owned = {SECTION.get(s, s) for s in DVC}
     assert sections <= owned, sections - owned
-    assert set(PARAMS["exec"]) - {"cache", "offline", "threads", "progress_every_s",
+    assert set(PARAMS["exec"]) - {"cache", "offline", "workers", "progress_every_s",
                                   "log_level", "roles"} <= set(DVC)
 
 
@@ -212,3 +189,80 @@ def test_the_files_models_build_names_are_deps_of_the_models_stage():
     assert {"assets/corpus.txt", "assets/vocabulary.txt"} <= set(files)
     missing = sorted(set(files) - set(body("models")["deps"]))
     assert not missing, f"models: add {missing} to its deps"
+
+
+def test_the_project_renders_dvc_yaml_as_dvc_does():
+    # the pre-flight check and these tests read deps through reasonmed.wiring.render_stages
+    from dvc.repo import Repo
+
+    with Repo(str(ROOT)) as repo:
+        theirs = {s.addressing.split(":")[-1]: s for s in repo.index.stages}
+    ours = render_stages(DVC_YAML, PARAMS)
+    assert set(theirs) == set(ours)
+    for name, st in theirs.items():
+        assert sorted(d.def_path for d in st.deps if not d.def_path.endswith("params.yaml")) == \
+            sorted(p for p in ours[name].get("deps", [])), name
+
+
+@pytest.mark.parametrize("edit", [
+    ("rank.model", "agent2"), ("verify.model", "ranker"), ("sft.base_model", "agent1"),
+    ("summarize.model", "agent3"), ("score.model", "student"), ("refine.model", "agent1"),
+    ("optimize.model", "verifier"), ("generate.agents", ["agent3", "agent1", "verifier"]),
+], ids=lambda e: e[0] if isinstance(e, tuple) else str(e))
+def test_model_deps_follow_the_role_params_name(edit):
+    # dvc.yaml interpolates the role: with rank.model set to agent2, rank depends on
+    # models/agent2 and models.agent2 (and no longer on the ranker's)
+    key, value = edit
+    params = yaml.safe_load(yaml.safe_dump(PARAMS))
+    node = params
+    *head, last = key.split(".")
+    for part in head:
+        node = node[part]
+    node[last] = value
+    assert dep_problems(DVC_YAML, params) == []
+    stages = render_stages(DVC_YAML, params)
+    for name, b in stages.items():
+        for role in roles_of(name, params):
+            assert f"models/{role}" in b["deps"] and f"models.{role}" in b["params"], name
+    if key == "rank.model":
+        assert "models/ranker" not in stages["rank"]["deps"]
+
+
+def test_what_interpolation_cannot_follow_is_reported():
+    params = yaml.safe_load(yaml.safe_dump(PARAMS))
+    params["generate"]["agents"] = ["agent1", "agent2", "agent3", "verifier"]
+    assert any("verifier" in m for m in dep_problems(DVC_YAML, params))
+    params["generate"]["agents"] = ["agent1", "agent2"]
+    assert any("as many as generate.agents" in m for m in dep_problems(DVC_YAML, params))
+    params = yaml.safe_load(yaml.safe_dump(PARAMS))
+    params["models"]["ranker"] = {"backend": "hf", "model": "/data/checkpoints/judge-7b"}
+    assert any("/data/checkpoints/judge-7b" in m for m in dep_problems(DVC_YAML, params))
+
+
+def test_a_local_model_folder_becomes_a_dep_of_the_models_stage(tmp_path):
+    from reasonmed.wiring import sync_dvc_yaml
+
+    for f in ("dvc.yaml", "params.yaml"):
+        shutil.copy(ROOT / f, tmp_path / f)
+    text = (tmp_path / "params.yaml").read_text()
+    text = text.replace("  ranker:\n    backend: hf\n    model: models/verifier\n",
+                        "  ranker:\n    backend: hf\n    model: /data/judge\n")
+    (tmp_path / "params.yaml").write_text(text)
+    assert sync_dvc_yaml(tmp_path / "dvc.yaml", ROOT)
+    dvc = yaml.safe_load((tmp_path / "dvc.yaml").read_text())
+    assert "/data/judge" in dvc["stages"]["models"]["deps"]
+    assert dep_problems(dvc, read_params(tmp_path / "params.yaml")) == []
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    assert sync_dvc_yaml(tmp_path / "dvc.yaml", ROOT)  # and out again
+    assert (tmp_path / "dvc.yaml").read_text() == (ROOT / "dvc.yaml").read_text()
+
+
+COMPUTE = {"reasonmed/backends/hf.py", "reasonmed/tinymodels.py", "stages/sft.py"}
+
+
+@pytest.mark.parametrize("stage", sorted(DVC))
+def test_stages_that_compute_depend_on_the_environment_lock(stage):
+    # torch/transformers/trl versions shape their bytes: requirements/ (the locks and the
+    # torch version) is a dep exactly where a computing module is in the closure
+    computes = bool(COMPUTE & set(closure(f"stages.{stage}")))
+    assert ("requirements" in body(stage)["deps"]) == computes, stage

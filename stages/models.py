@@ -79,7 +79,7 @@ def run(specs: dict[str, ModelSpec], p: Params, corpus: str, vocabulary: str,
     # Longest first: the pool takes jobs in submission order, so no long build starts last.
     # One torch thread per build whatever the order, so the order never changes the bytes.
     order = sorted(specs, key=lambda r: -build_cost(Build.model_validate(specs[r].build), p, prompts))
-    jobs = [(r, specs[r], p, tokenizer, docs, prompts, dests[r], 1) for r in order]
+    jobs = [(r, specs[r], p, tokenizer, docs, prompts, dests[r]) for r in order]
     if workers <= 1 or len(jobs) == 1:
         return [build_one(*j) for j in jobs]
     import multiprocessing as mp

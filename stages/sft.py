@@ -120,6 +120,10 @@ def load_tokenizer(spec: ModelSpec, chat_template: str | None):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(spec.model, revision=spec.revision)
+    # transformers records how the files were found (HF_HUB_OFFLINE: local_files_only) in
+    # the tokenizer config it saves with the checkpoint: an execution fact (exec.offline),
+    # not part of the model, so it must not change the checkpoint's bytes.
+    tok.init_kwargs.pop("local_files_only", None)
     if chat_template:
         path = Path(chat_template)
         if CHAT_TEMPLATES.resolve() not in path.resolve().parents:

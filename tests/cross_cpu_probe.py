@@ -17,7 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import reasonmed  # noqa: F401  the CPU pins, before torch loads
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import reasonmed  # noqa: E402,F401  the CPU pins, before torch loads
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = time.monotonic()
@@ -91,6 +92,7 @@ def sft(model: Path, work: Path) -> dict:
     import torch
 
     torch.set_num_threads(2)  # as run.threads in the default
+    work.mkdir(parents=True, exist_ok=True)
     res = run(rows, p, spec, 42, work)
     save_model(res["trainer"], res["tokenizer"], spec, False, work / "model")
     losses = [h["loss"] for h in res["trainer"].state.log_history if "loss" in h]
@@ -98,12 +100,15 @@ def sft(model: Path, work: Path) -> dict:
 
 
 def main() -> None:
+    import os
+
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp())
     out.mkdir(parents=True, exist_ok=True)
-    res = build(out / "model")
-    res.update(generate(out / "model"))
+    os.chdir(out)  # relative paths: the trainer saves its output_dir into the checkpoint
+    res = build(Path("model"))
+    res.update(generate(Path("model")))
     if "--no-sft" not in sys.argv:
-        res.update(sft(out / "model", out / "sft"))
+        res.update(sft(Path("model"), Path("sft")))
     res["wall_s"] = round(time.monotonic() - T0, 1)
     print(json.dumps(res))
 

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 from collections import defaultdict
 from pathlib import Path
 
@@ -148,6 +149,14 @@ def test_prompt_and_param_edits_rerun_exactly_their_readers(traced):
             assert status(repo) == {s for s in STAGES if reads_key(seen[s], key)}, key
         finally:
             restore(repo, check=False)
+    # the torch thread count shapes bytes (a parallel sum's order), so it is hashed: every
+    # stage that computes with torch reruns, as the trace says
+    set_param(repo, "run.threads", 1)
+    try:
+        assert status(repo) == {s for s in STAGES if reads_key(seen[s], "run.threads")}
+        assert {"sft", "evaluate", "verify"} <= status(repo)
+    finally:
+        restore(repo, check=False)
     prompts = {PARAMS[s]["prompt"]: s for s in PARAMS if isinstance(PARAMS[s], dict)
                and "prompt" in PARAMS[s]}
     for prompt, section in prompts.items():
@@ -224,3 +233,53 @@ def test_role_keys_are_what_each_stage_reads(traced):
         if base in ROLE_KEYS:
             read = {k.split(".", 1)[1] for k in seen[base] if k.startswith("models.")}
             assert read == set(roles_of(name, params)), name
+
+
+def run_log(repo: Path, job: str) -> dict:
+    return json.loads((repo / "work/runs" / f"{job}.json").read_text())
+
+
+@pytest.mark.slow
+def test_an_edit_of_completion_code_asks_the_model_again(traced):
+    # The request cache keys on the code that computes a completion (the backend's import
+    # closure): after an edit, a rerun asks every request again instead of replaying what
+    # the old code computed. A comment changes no behaviour, so the bytes are the same.
+    repo, _ = traced
+    out = repo / "data/summarize/summaries.jsonl"
+    before = hashlib.md5(out.read_bytes()).hexdigest()
+    with open(repo / "reasonmed/backends/hf.py", "a") as f:
+        f.write("\n# edited by the mutation test\n")
+    try:
+        sh("dvc", "repro", "--single-item", "summarize", cwd=repo)
+        log = run_log(repo, "summarize")
+        assert log["cache_hits"] == 0 and log["model_calls"] > 0, log
+        assert hashlib.md5(out.read_bytes()).hexdigest() == before
+    finally:
+        restore(repo, check=False)
+        sh("dvc", "checkout", "--force", cwd=repo)
+
+
+@pytest.mark.slow
+def test_a_warm_cache_after_a_behaviour_edit_writes_what_a_cold_cache_does(traced):
+    # The converse of "a rerun makes no call": new sampling code (the counter-hash constant,
+    # which changes every sampled token) with the old completions in the cache must write
+    # what the same code writes with no cache at all, never the old output.
+    repo, _ = traced
+    out = repo / "data/optimize/chosen.jsonl"
+    before = out.read_bytes()
+    f = repo / "reasonmed/sampling.py"
+    text = f.read_text()
+    assert "0x9E3779B1" in text
+    f.write_text(text.replace("0x9E3779B1", "0x9E3779B7"))
+    try:
+        sh("dvc", "repro", "--single-item", "optimize", cwd=repo)
+        warm = out.read_bytes()
+        assert run_log(repo, "optimize")["model_calls"] > 0
+        set_param(repo, "exec.cache", ".cache/llm-cold")  # an empty cache (exec: no rerun)
+        sh("dvc", "repro", "--force", "--single-item", "optimize", cwd=repo)
+        shutil.rmtree(repo / ".cache/llm-cold")
+        assert out.read_bytes() == warm, "a warm cache replayed completions of the old code"
+        assert warm != before
+    finally:
+        restore(repo, check=False)
+        sh("dvc", "checkout", "--force", cwd=repo)

@@ -1,0 +1,154 @@
+"""Execution knobs are execution-only, proved by bytes.
+
+A key belongs under `exec` only if a cold run with it changed writes byte-identical
+outputs. `dvc status` cannot tell (no exec key is a DVC param, so it always says clean):
+only a run can. Here one cold run of the whole (smaller) default with **every** exec key
+changed at once (batch sizes, shards, Snakemake cores, per-stage batching, cache folder,
+offline, log level, progress interval, failure budget) must write the dvc.lock of the
+reference cold run: every output's hash, metrics and plots included. The per-knob runs
+(`make test-all`) say which knob broke it when that fails. `exec.workers` (parallel model
+builds) is proved on builds of its own, as the shared build cache would otherwise answer.
+
+    python -m pytest tests/test_exec_knobs.py
+"""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from reasonmed.params import read_params
+from tests.conftest import ROOT, clone_like, commit, sh, smaller_default
+
+# What every exec key becomes (a callable gets the current value). A key missing here
+# fails the test: a new knob must be proved too.
+CHANGED = {
+    "cache": ".cache/llm-other", "offline": False, "workers": 1, "progress_every_s": 1,
+    "log_level": "DEBUG", "max_failure_rate": 0.5,
+    "roles.*.batch_size": 5,
+    "generate.shards": 3, "generate.snakemake": "--cores 1",
+    "verify.batch_paths": 7, "rank.batch_questions": 3, "refine.batch_questions": 3,
+    "optimize.batch_questions": 3, "summarize.batch_questions": 3, "score.batch_rows": 5,
+    "evaluate.batch_items": 7,
+}
+
+
+def leaves(d: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        out += leaves(v, key + ".") if isinstance(v, dict) else [key]
+    return out
+
+
+def pattern(key: str) -> str:
+    parts = key.split(".")
+    return "roles.*." + parts[-1] if parts[0] == "roles" else key
+
+
+def change(params: dict, only: set[str] | None = None) -> list[str]:
+    """Set every exec leaf (or those whose pattern is in `only`) to its CHANGED value;
+    returns the keys changed. A leaf with no CHANGED entry raises."""
+    ex = params["exec"]
+    done = []
+    for key in leaves(ex):
+        pat = pattern(key)
+        if pat not in CHANGED:
+            raise AssertionError(f"exec.{key} has no changed value in CHANGED: prove it too")
+        if only is not None and pat not in only:
+            continue
+        node = ex
+        *head, last = key.split(".")
+        for part in head:
+            node = node[part]
+        assert node[last] != CHANGED[pat], f"exec.{key} already has the changed value"
+        node[last] = CHANGED[pat]
+        done.append(key)
+    params["exec"].setdefault("max_failure_rate", CHANGED["max_failure_rate"])
+    return done
+
+
+def outputs_of(lock: Path) -> dict[str, str]:
+    """Every out of every stage in a dvc.lock: path -> md5."""
+    stages = yaml.safe_load(lock.read_text())["stages"]
+    return {o["path"]: o["md5"] for st in stages.values() for o in st.get("outs", [])}
+
+
+def test_every_exec_key_has_a_changed_value():
+    for profile in ("params.yaml", "configs/api.yaml"):
+        change(read_params(ROOT / profile))
+
+
+@pytest.mark.slow
+def test_a_cold_run_with_every_exec_knob_changed_writes_the_same_bytes(default_repo, tmp_path_factory):
+    ref, _, _ = default_repo
+
+    def edit(dst: Path) -> None:
+        smaller_default(dst)
+        p = read_params(dst / "params.yaml")
+        change(p)
+        (dst / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+
+    dst = clone_like(tmp_path_factory.mktemp("knobs"), edit=edit)
+    sh("dvc", "repro", cwd=dst)
+    want, got = outputs_of(ref / "dvc.lock"), outputs_of(dst / "dvc.lock")
+    differ = sorted(k for k in want if got.get(k) != want[k])
+    assert not differ, f"outputs that an exec knob changed: {differ}"
+    assert (dst / "dvc.lock").read_text() == (ref / "dvc.lock").read_text()
+
+
+# One knob group at a time, each on the stages it touches, cold (no request cache): which
+# knob changes bytes, when the all-at-once run says one does.
+GROUPS = {
+    "batch_size": ({"roles.*.batch_size"}, ["generate", "verify", "summarize", "evaluate@base"]),
+    "shards": ({"generate.shards", "generate.snakemake"}, ["generate"]),
+    "stage_batches": ({"verify.batch_paths", "rank.batch_questions", "refine.batch_questions",
+                       "optimize.batch_questions", "summarize.batch_questions",
+                       "score.batch_rows", "evaluate.batch_items"},
+                      ["verify", "rank", "refine", "optimize", "summarize", "score",
+                       "evaluate@base"]),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.exhaustive
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_one_knob_group_cold_writes_the_same_bytes(default_repo, tmp_path_factory, group):
+    ref, _, _ = default_repo
+    only, stages = GROUPS[group]
+    dst = tmp_path_factory.mktemp(f"knob-{group}") / "repo"
+    sh("git", "clone", "-q", str(ref), str(dst), cwd=ref.parent)
+    (dst / ".cache").mkdir()
+    (dst / ".cache/models").symlink_to((ref / ".cache/models").resolve(), target_is_directory=True)
+    shutil.copytree(ref / ".dvc/cache", dst / ".dvc/cache", symlinks=True)
+    sh("dvc", "checkout", "--force", cwd=dst)
+    p = read_params(dst / "params.yaml")
+    change(p, only)
+    (dst / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    commit(dst, group)
+    for stage in stages:
+        sh("dvc", "repro", "--force", "--single-item", stage, cwd=dst)
+    want, got = outputs_of(ref / "dvc.lock"), outputs_of(dst / "dvc.lock")
+    assert {k: got[k] for k in want if got.get(k) != want[k]} == {}, group
+
+
+@pytest.mark.slow
+def test_worker_count_never_changes_a_built_model(tmp_path):
+    from stages import models
+    from reasonmed.params import ModelSpec
+    from reasonmed.tinymodels import Params
+
+    corpus = (ROOT / "assets/corpus.txt").read_text(encoding="utf-8")[:20000]
+    p = Params(corpus="assets/corpus.txt", vocab_size=512, pretrain_steps=4, contract_steps=4,
+               contract_documents=8, contract_batch_size=2)
+    prompts = {"generate": str(ROOT / "stages/prompts/generate.md")}
+    specs = {r: ModelSpec(backend="hf", model=f"models/{r}", build={
+        "seed": s, "hidden_size": 64, "num_attention_heads": 2, "contracts": ["generate"]})
+        for r, s in (("a", 1), ("b", 2))}
+    folders = {}
+    for workers in (1, 2):
+        dests = {r: tmp_path / f"w{workers}" / r for r in specs}
+        models.run(specs, p, corpus, "", prompts, dests, workers=workers)
+        folders[workers] = {r: {f.name: f.read_bytes() for f in d.iterdir()} for r, d in dests.items()}
+    assert folders[1] == folders[2]

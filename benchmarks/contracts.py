@@ -25,8 +25,7 @@ from reasonmed.params import ModelSpec, RunParams, read_params
 from reasonmed.prompting import format_options, load_prompt
 from reasonmed.records import Question
 from reasonmed.sources import SourceSpec, load_source
-from reasonmed.tinymodels import (Build, Params, build_model, chat_documents,
-                                 read_vocabulary, train_tokenizer)
+from reasonmed.tinymodels import Build, Params, build_model, chat_documents, read_vocabulary, train_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -31,9 +31,8 @@ def main() -> None:
                prompt="stages/prompts/generate.md")
     qs = questions(a.questions)
     for label in ("cold", "warm"):
-        llm = LLM("agent", ModelSpec(backend="hf", model=model),
-                  RunParams(cache=str(cache), progress_every_s=1e9,
-                            roles={"agent": {"batch_size": 32}}), stage="generate")
+        llm = LLM("agent", ModelSpec(backend="hf", model=model, options={"batch_size": 32}),
+                  RunParams(cache=str(cache), progress_every_s=1e9), stage="generate")
         t0 = time.perf_counter()
         paths = list(run(qs, llm, "agent", p, run_seed=42))
         dt = time.perf_counter() - t0

@@ -45,9 +45,8 @@ def main() -> None:
     p = Params(agents=["agent"], temperatures=[0.9], top_p=0.9, max_tokens=a.max_tokens,
                prompt="stages/prompts/generate.md")
     reqs = [r[-1] for q in questions(a.prompts) for r in requests_for(q, "agent", p, 1)]
-    spec = ModelSpec(backend="hf", model=path)
-    run = RunParams(threads=a.threads, progress_every_s=1e9,
-                    roles={"agent": {"batch_size": a.batch_size}})
+    spec = ModelSpec(backend="hf", model=path, options={"batch_size": a.batch_size})
+    run = RunParams(threads=a.threads, progress_every_s=1e9)
 
     # One loaded model serves both arms: a model loaded afresh each round pays its first
     # forward passes' page faults and allocator warm-up inside the timed region, which the

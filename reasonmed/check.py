@@ -91,7 +91,10 @@ def sections(path: str, raw: dict) -> Iterator[str]:
                     yield f"{path}: {loc}: {err['msg']}{hint}"
     ex = raw.get("exec") or {}
     for k in ex:
-        if k not in EXEC_GLOBAL and k not in SECTIONS and k not in ("generate", "slurm"):
+        if k == "threads":
+            yield (f"{path}: exec.threads changes output bytes (a parallel sum's order follows "
+                   "the thread count): set run.threads instead")
+        elif k not in EXEC_GLOBAL and k not in SECTIONS and k not in ("generate", "slurm"):
             yield (f"{path}: exec.{k} is neither a global knob nor a stage's"
                    f"{did_you_mean(k, EXEC_GLOBAL | set(SECTIONS))}")
     try:

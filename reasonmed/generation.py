@@ -26,12 +26,14 @@ class Params(Section):
     samples_per_temperature: int = 1
     max_tokens: int
     prompt: str
-    # execution knobs (exec.generate): shard jobs per agent, Snakemake options, questions
-    # per backend call
+    # questions per backend call: a window of the question stream. Hashed: with an hf agent
+    # it decides which requests share a batch (reasonmed/llm.py). Shards are runs of whole
+    # windows (stages/generate.py shard_of), so the shard count never does.
+    batch_questions: int = 256
+    # execution knobs (exec.generate): shard jobs per agent, Snakemake options
     shards: int = 1
     snakemake: str = "--cores 1"
-    batch_questions: int = 256
-    EXEC: ClassVar[frozenset[str]] = frozenset({"shards", "snakemake", "batch_questions"})
+    EXEC: ClassVar[frozenset[str]] = frozenset({"shards", "snakemake"})
 
 
 def path_id(qid: str, agent: str, slot: int, sample: int) -> str:

@@ -229,6 +229,57 @@ def compute_key(spec: ModelSpec, run: RunParams) -> str:
     return key
 
 
+# --- batch plans (hf) -------------------------------------------------------------------
+#
+# On a local float backend a completion is a function of its batch too: CPU GEMM kernels
+# cut the batch dimension in tiles (a row's logits differ in the last bits between a batch
+# of 5 and one of 32) and left padding follows the longest prompt, so a sampled token can
+# flip when a request's batch-mates change (measured: one evaluation prediction in the
+# default moved with the batch size). The hf backend therefore computes exactly the
+# batches `plan_batches` makes from the call's requests and the role's batch size (a hashed
+# option), and each completion's cache key carries its batch's composition: a change of
+# company (another batch size, another stage chunk, a question added before it) asks again
+# instead of replaying a completion computed among other rows, and a resumed run re-asks
+# whole batches of the same plan. vLLM and OpenAI-compatible servers batch on their side,
+# so their keys are per request.
+BATCH_PLANNED = {"hf"}
+DEFAULT_BATCH_SIZE = 16
+
+
+def batch_size_of(spec: ModelSpec) -> int:
+    return int(spec.options.get("batch_size", DEFAULT_BATCH_SIZE))
+
+
+def plan_batches(requests: Sequence[Request], batch_size: int) -> list[list[int]]:
+    """Which requests share a batch, and in which row order: requests that can share one
+    (same max_tokens and schema: `sampling_key` without the per-row temperature and top_p)
+    in order of first appearance, each group sorted by prompt length in characters (less
+    padding; ties keep call order), cut into batches of `batch_size`. A pure function of the
+    call's requests, so a resumed or repeated call plans the same batches."""
+    groups: dict[tuple, list[int]] = {}
+    for i, r in enumerate(requests):
+        groups.setdefault(r.sampling_key()[2:], []).append(i)
+    size = max(1, int(batch_size))
+    out = []
+    for idx in groups.values():
+        idx.sort(key=lambda i: (sum(len(c) for _, c in requests[i].messages), i))
+        out += [idx[b:b + size] for b in range(0, len(idx), size)]
+    return out
+
+
+def batch_keys(keys: Sequence[str], batches: list[list[int]]) -> list[str]:
+    """Each request's key extended with the composition of its batch (its members' keys in
+    row order)."""
+    import hashlib
+
+    out = list(keys)
+    for b in batches:
+        comp = hashlib.sha256("\n".join(keys[i] for i in b).encode()).hexdigest()
+        for i in b:
+            out[i] = hashlib.sha256(f"{keys[i]}|batch={comp}".encode()).hexdigest()
+    return out
+
+
 def devices_of(spec: ModelSpec, exec_opts: dict[str, Any]) -> int:
     if spec.backend != "vllm":
         return 1
@@ -275,21 +326,32 @@ class LLM:
     def generate(self, requests: Sequence[Request]) -> list[Completion]:
         row = self._row()
         keys = [request_key(self.spec, self.revision, r, self.compute) for r in requests]
+        batches = None
+        if self.spec.backend in BATCH_PLANNED:
+            batches = plan_batches(requests, batch_size_of(self.spec))
+            keys = batch_keys(keys, batches)
         hits = self.cache.get_many(keys)
         results: list[Completion | None] = [hits.get(k) for k in keys]
-        misses = [i for i, c in enumerate(results) if c is None]
+        if batches is not None:  # a batch is asked whole, or not at all
+            todo = [b for b in batches if any(results[i] is None for i in b)]
+            for b in todo:
+                for i in b:
+                    results[i] = None
+            misses = [i for b in todo for i in b]
+        else:
+            misses = [i for i, c in enumerate(results) if c is None]
         row.requests += len(requests)
         row.cache_hits += len(requests) - len(misses)
         report_progress(self.cache.job, len(requests) - len(misses))
         if misses:
             prog = Progress(f"{self.stage}[{self.role}]", len(misses), self.run.progress_every_s)
 
-            def on_done(batch: list[tuple[int, Completion]]) -> None:
+            def on_done(batch: list[tuple[int, Completion]], index: Sequence[int] = misses) -> None:
                 self._batches += 1
                 hold(f"before_commit:{self._batches}", self.cache.job)
                 done = []
                 for j, c in batch:
-                    i = misses[j]
+                    i = index[j]
                     results[i] = c
                     done.append((keys[i], c))
                     row.model_calls += 1
@@ -304,7 +366,12 @@ class LLM:
             backend = self.backend
             t0 = time.monotonic()
             try:
-                backend.generate([requests[i] for i in misses], on_done)
+                if batches is None:
+                    backend.generate([requests[i] for i in misses], on_done)
+                else:  # one backend call per planned batch: its rows, in its order
+                    for b in todo:
+                        backend.generate([requests[i] for i in b],
+                                         lambda done, b=b: on_done(done, b))
             finally:
                 row.generate_s += time.monotonic() - t0
         missing = [i for i, c in enumerate(results) if c is None]

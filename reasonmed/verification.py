@@ -19,8 +19,6 @@ failure, not an Error.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from reasonmed.judging import Judged, answers, check_object, judge, one, sent_max_length
 from reasonmed.llm import LLM, Request
 from reasonmed.params import Section
@@ -36,8 +34,8 @@ class Params(Section):
     reason_max_chars: int = 300
     max_attempts: int = 3
     prompt: str
-    batch_paths: int = 1024  # exec.verify: paths per backend call
-    EXEC: ClassVar[frozenset[str]] = frozenset({"batch_paths"})
+    # paths per backend call: which paths can share an hf batch (hashed; reasonmed/llm.py)
+    batch_paths: int = 1024
 
 
 VERDICTS = ("Correct", "Error")

@@ -37,7 +37,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, PositiveInt
@@ -85,8 +85,8 @@ class Params(Section):
     max_tokens: int
     n_resamples: PositiveInt = 1000
     confidence: float = 0.95
-    batch_items: int = 512  # items per backend call (bounds memory, cache commits)
-    EXEC: ClassVar[frozenset[str]] = frozenset({"batch_items"})  # exec.evaluate
+    # items per backend call (bounds memory; which can share an hf batch: hashed)
+    batch_items: int = 512
 
 
 class Prediction(Record):

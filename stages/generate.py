@@ -63,10 +63,20 @@ def run(questions: Iterable[Question], llm: LLM, agent: str, p: Params,
                 prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens)
 
 
-def shard_of(items: Iterable, shard: int, n_shards: int, total: int) -> Iterator:
-    """Contiguous slice `shard` of `n_shards`, so gathered shards keep question order."""
-    lo, hi = shard * total // n_shards, (shard + 1) * total // n_shards
-    return islice(items, lo, hi)
+def shard_bounds(shard: int, n_shards: int, total: int, window: int = 1) -> tuple[int, int]:
+    """[lo, hi) of shard `shard` of `n_shards` over `total` items: a contiguous run of whole
+    windows of `window` items (so gathered shards keep question order, and a backend call,
+    one window, holds the same questions whatever the shard count; more shards than windows
+    leaves some empty)."""
+    windows = -(-total // max(window, 1))
+    lo = min(total, shard * windows // n_shards * window)
+    hi = min(total, (shard + 1) * windows // n_shards * window)
+    return lo, hi
+
+
+def shard_of(items: Iterable, shard: int, n_shards: int, total: int, window: int = 1) -> Iterator:
+    """The items of `shard_bounds`."""
+    return islice(items, *shard_bounds(shard, n_shards, total, window))
 
 
 def gather(questions: Iterable[Question], shard_files: dict[str, list[Path]],
@@ -175,7 +185,7 @@ def main() -> None:
         st = StageRun(job, run_p.log_level)
         # the k shard jobs of this agent share its concurrency bound (exec.roles.<agent>)
         llm = LLM(a.agent, model_spec(a.agent, a.params), run_p, stage="generate", share=k)
-        qs = islice(shard_of(read_jsonl(a.questions, Question), i, k, n), a.limit)
+        qs = islice(shard_of(read_jsonl(a.questions, Question), i, k, n, p.batch_questions), a.limit)
         failures = Failures("generate")
         with JsonlWriter(out) as w:
             w.write_all(run(qs, llm, a.agent, p, run_p.seed, failures))

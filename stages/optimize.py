@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Literal
 
 from reasonmed import verification
 from reasonmed.failures import Failures
@@ -62,8 +62,7 @@ class Params(Section):
     reverify: bool = True  # authors' code: no re-verification
     on_fail: Literal["keep", "drop"] = "drop"
     prompt: str
-    batch_questions: int = 256
-    EXEC: ClassVar[frozenset[str]] = frozenset({"batch_questions"})  # exec.optimize
+    batch_questions: int = 256  # per backend call: which can share an hf batch (hashed)
 
 
 def pick_source(paths: list[CoTPath], route: Route) -> CoTPath:

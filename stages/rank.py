@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Literal
 
 from reasonmed.failures import Failures
 from reasonmed.judging import Judged, judge_scores, score_schema
@@ -62,8 +62,8 @@ class Params(Section):
     k: int = 2
     unparsed: Literal["lowest", "exclude"] = "lowest"
     prompt: str
-    batch_questions: int = 128  # questions per backend call (at most 9x paths)
-    EXEC: ClassVar[frozenset[str]] = frozenset({"batch_questions"})  # exec.rank
+    # questions per backend call (at most 9x paths): which can share an hf batch (hashed)
+    batch_questions: int = 128
 
 
 # --- selection (pure; imported by the paper-scale benchmark) -------------------------

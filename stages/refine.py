@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Literal
 
 from reasonmed import verification
 from reasonmed.failures import Failures
@@ -64,8 +64,8 @@ class Params(Section):
     reverify: bool = True  # authors' code: no re-verification
     on_fail: Literal["keep", "drop", "keep_original"] = "keep_original"
     prompt: str
-    batch_questions: int = 256  # questions per backend call (bounds memory, cache commits)
-    EXEC: ClassVar[frozenset[str]] = frozenset({"batch_questions"})  # exec.refine
+    # questions per backend call (bounds memory; which can share an hf batch: hashed)
+    batch_questions: int = 256
 
 
 # --- refine --------------------------------------------------------------------------

@@ -33,7 +33,6 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
-from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -61,8 +60,7 @@ class Params(Section):
     justification_max_chars: int = 200
     max_attempts: int = 3
     prompt: str
-    batch_rows: int = 256
-    EXEC: ClassVar[frozenset[str]] = frozenset({"batch_rows"})  # exec.score
+    batch_rows: int = 256  # rows per backend call: which can share an hf batch (hashed)
 
 
 class Row(BaseModel):

@@ -26,7 +26,6 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
-from typing import ClassVar
 
 from reasonmed.answers import extract
 from reasonmed.failures import Failures
@@ -52,8 +51,7 @@ class Params(Section):
     require_answer: bool = False  # re-ask a summary that states no answer letter
     max_attempts: int = 3  # authors: no retry on content (failed API calls are skipped)
     prompt: str
-    batch_questions: int = 256
-    EXEC: ClassVar[frozenset[str]] = frozenset({"batch_questions"})  # exec.summarize
+    batch_questions: int = 256  # per backend call: which can share an hf batch (hashed)
 
 
 def select(ranked: list[Chosen], refined: list[Chosen], optimized: list[Chosen],

@@ -56,8 +56,8 @@ def generate(model: Path) -> dict:
     from reasonmed.llm import Request
     from reasonmed.params import ModelSpec, RunParams
 
-    spec = ModelSpec(backend="hf", model=str(model))
-    be = HFBackend(spec, RunParams(threads=2), {"batch_size": 3})
+    spec = ModelSpec(backend="hf", model=str(model), options={"batch_size": 3})
+    be = HFBackend(spec, RunParams(threads=2), {})
     reqs = [Request.chat(None, f"A {30 + i}-year-old presents with fever and cough. Options: "
                          "A. flu B. cold C. pneumonia", temperature=t, top_p=0.9, max_tokens=12,
                          seed=100 + i) for i, t in enumerate((0.7, 0.9, 1.0, 1.0))]

@@ -68,8 +68,17 @@ CASES = [
      r"role 'agent4' is used but not defined under `models`"),
     ("bad benchmark field", [("benchmarks.medqa.limt", 3)], (),
      r"benchmarks\.medqa\.limt: Extra inputs are not permitted \(did you mean 'limit'\?\)"),
-    ("exec knob in a hashed section", [("rank.batch_questions", 8)], (),
-     r"rank\.batch_questions says how the stage runs.*exec\.rank\.batch_questions"),
+    ("exec knob in a hashed section", [("generate.shards", 8)], (),
+     r"generate\.shards says how the stage runs.*exec\.generate\.shards"),
+    ("a shaping option under exec", [("exec.roles.verifier", {"batch_size": 8})], (),
+     r"models\.verifier: .*'batch_size'.*it shapes outputs: set it under models\.<role>\.options"),
+    ("threads under exec", [("exec.threads", 1)], (),
+     r"exec\.threads changes output bytes.*run\.threads"),
+    ("a chat template no dep covers", [("sft.chat_template", "/tmp/mine.jinja")], (),
+     r"sft\.chat_template: /tmp/mine\.jinja must live under configs/chat_templates/"),
+    ("an accelerate config no dep covers",
+     [("sft.launcher", "accelerate launch --config_file /tmp/ds.yaml")], (),
+     r"sft\.launcher: /tmp/ds\.yaml must live under configs/accelerate/"),
 ]
 
 
@@ -132,7 +141,6 @@ def test_an_unreachable_endpoint_is_one_line_when_asked(tmp_path, monkeypatch):
     p = copy.deepcopy(DEFAULT)
     url = f"http://127.0.0.1:{_free_port()}/v1"  # nothing listens there
     p["models"]["agent1"] = {"backend": "openai", "model": "gpt-4o-mini", "options": {"base_url": url}}
-    del p["exec"]["roles"]["agent1"]  # its hf knobs would not fit an openai role
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     f = tmp_path / "params.yaml"
     f.write_text(yaml.safe_dump(p, sort_keys=False))
@@ -214,3 +222,21 @@ def test_once_remembers_a_pass_only_for_the_same_bytes_and_never_a_failure(tmp_p
         with pytest.raises(SystemExit, match="1 problem"):
             check.main(["--once", "--params", str(f)])
     assert len(calls) == 7
+
+
+def test_dvc_yaml_deps_that_do_not_follow_the_params_are_named(tmp_path, monkeypatch):
+    # what DVC's interpolation cannot follow: a fourth agent, a local checkpoint folder
+    (tmp_path / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
+    p = copy.deepcopy(DEFAULT)
+    p["models"]["agent4"] = copy.deepcopy(p["models"]["agent1"])
+    p["models"]["agent4"].pop("build")
+    p["models"]["agent4"]["model"] = "models/agent1"
+    p["generate"]["agents"].append("agent4")
+    p["models"]["ranker"]["model"] = str(tmp_path / "judge")
+    (tmp_path / "judge").mkdir()
+    f = tmp_path / "params.yaml"
+    f.write_text(yaml.safe_dump(p, sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+    found = problems(str(f))
+    assert any("stage generate uses role 'agent4'" in m for m in found), found
+    assert any(f"does not depend on {tmp_path / 'judge'}" in m for m in found), found

@@ -3,11 +3,13 @@
 A key belongs under `exec` only if a cold run with it changed writes byte-identical
 outputs. `dvc status` cannot tell (no exec key is a DVC param, so it always says clean):
 only a run can. Here one cold run of the whole (smaller) default with **every** exec key
-changed at once (batch sizes, shards, Snakemake cores, per-stage batching, cache folder,
-offline, log level, progress interval, failure budget) must write the dvc.lock of the
-reference cold run: every output's hash, metrics and plots included. The per-knob runs
-(`make test-all`) say which knob broke it when that fails. `exec.workers` (parallel model
-builds) is proved on builds of its own, as the shared build cache would otherwise answer.
+changed at once (shards, Snakemake cores, cache folder, offline, log level, progress
+interval, failure budget) must write the dvc.lock of the reference cold run: every
+output's hash, metrics and plots included. The per-knob runs (`make test-all`) say which
+knob broke it when that fails. `exec.workers` (parallel model builds) is proved on builds
+of its own, as the shared build cache would otherwise answer. This test is how batch sizes
+and per-stage chunking left `exec`: with them changed, one evaluation prediction moved (an
+hf row's float arithmetic follows its batch-mates), so they are hashed now.
 
     python -m pytest tests/test_exec_knobs.py
 """
@@ -21,16 +23,15 @@ import yaml
 from reasonmed.params import read_params
 from tests.conftest import ROOT, clone_like, commit, sh, smaller_default
 
-# What every exec key becomes (a callable gets the current value). A key missing here
-# fails the test: a new knob must be proved too.
+# What every exec key becomes. A key missing here fails the test: a new knob must be
+# proved too. Not here, because they change bytes and are hashed instead: the torch thread
+# count (run.threads, options.threads), an hf role's batch_size (options) and each stage's
+# requests per backend call (verify.batch_paths, generate.batch_questions, ...), which
+# decide which requests share an hf batch (reasonmed/llm.py: plan_batches).
 CHANGED = {
     "cache": ".cache/llm-other", "offline": False, "workers": 1, "progress_every_s": 1,
     "log_level": "DEBUG", "max_failure_rate": 0.5,
-    "roles.*.batch_size": 5,
     "generate.shards": 3, "generate.snakemake": "--cores 1",
-    "verify.batch_paths": 7, "rank.batch_questions": 3, "refine.batch_questions": 3,
-    "optimize.batch_questions": 3, "summarize.batch_questions": 3, "score.batch_rows": 5,
-    "evaluate.batch_items": 7,
 }
 
 
@@ -78,6 +79,10 @@ def outputs_of(lock: Path) -> dict[str, str]:
 def test_every_exec_key_of_the_default_has_a_changed_value():
     # the run below changes every key the default sets; a new one must join CHANGED
     assert len(change(read_params(ROOT / "params.yaml"))) >= len(CHANGED) - 1
+    params = read_params(ROOT / "params.yaml")
+    params["exec"]["roles"] = {"verifier": {"batch_size": 3}}
+    with pytest.raises(AssertionError, match="roles.verifier.batch_size"):
+        change(params)  # an unproved knob is refused
 
 
 @pytest.mark.slow
@@ -101,13 +106,8 @@ def test_a_cold_run_with_every_exec_knob_changed_writes_the_same_bytes(default_r
 # One knob group at a time, each on the stages it touches, cold (no request cache): which
 # knob changes bytes, when the all-at-once run says one does.
 GROUPS = {
-    "batch_size": ({"roles.*.batch_size"}, ["generate", "verify", "summarize", "evaluate@base"]),
     "shards": ({"generate.shards", "generate.snakemake"}, ["generate"]),
-    "stage_batches": ({"verify.batch_paths", "rank.batch_questions", "refine.batch_questions",
-                       "optimize.batch_questions", "summarize.batch_questions",
-                       "score.batch_rows", "evaluate.batch_items"},
-                      ["verify", "rank", "refine", "optimize", "summarize", "score",
-                       "evaluate@base"]),
+    "logging": ({"progress_every_s", "log_level", "max_failure_rate"}, ["verify", "sft@cotmed"]),
 }
 
 

@@ -1,5 +1,7 @@
 """generate: reasoning markers, answer letters, seeds, shard/gather order, a real tiny run."""
 
+from pathlib import Path
+
 import pytest
 
 from reasonmed.answers import extract
@@ -65,6 +67,28 @@ def test_shards_are_contiguous_and_complete():
     assert sum(parts, []) == items
 
 
+@pytest.mark.parametrize("window", [1, 3, 4, 12])
+def test_the_shard_count_never_changes_which_questions_share_a_call(window):
+    # a shard is a run of whole windows, and a backend call is one window: the calls (and
+    # so an hf agent's batches) are the same for any number of shards
+    from itertools import islice
+
+    items = list(range(23))
+
+    def calls(n_shards):
+        out = []
+        for i in range(n_shards):
+            it = shard_of(iter(items), i, n_shards, len(items), window)
+            while chunk := list(islice(it, window)):
+                out.append(chunk)
+        return out
+
+    ref = calls(1)
+    assert sum(ref, []) == items
+    for n in range(2, 9):
+        assert calls(n) == ref, n
+
+
 def _path(qq, agent, slot):
     pid = path_id(qq.id, agent, slot, 0)
     return CoTPath(id=pid, question_id=qq.id, agent=agent, backend="hf", model="m", revision="r",
@@ -103,3 +127,28 @@ def test_real_tiny_agent_generates_nine_paths(tiny_models, tmp_path):
     again = list(run([q(1), q(2)], llm, "agent", p, run_seed=7))
     assert [x.cot for x in again] == [x.cot for x in paths]
     assert llm.ledger.run_list()[0]["model_calls"] == 18  # the second run came from the cache
+
+
+def test_a_shard_that_is_not_its_jobs_bytes_is_dropped(tmp_path, monkeypatch):
+    # the shard job seals its file (sha256 beside it); an edited, torn or unsealed shard is
+    # deleted before Snakemake runs, so it is regenerated instead of gathered
+    from reasonmed import fanout
+
+    monkeypatch.chdir(tmp_path)
+    params = {"generate": {"agents": ["a"], "prompt": "p.md"}, "run": {"seed": 1, "threads": 1},
+              "models": {"a": {"backend": "openai", "model": "m"}},
+              "exec": {"generate": {"shards": 3}}}
+    layout = fanout.Layout(params, root=Path(__file__).resolve().parents[1])
+    shards = [Path(p) for p in layout.shard_paths()["a"]]
+    for i, s in enumerate(shards):
+        s.parent.mkdir(parents=True, exist_ok=True)
+        s.write_text(f'{{"id": "{i}"}}\n')
+        s.with_suffix(".ledger.json").write_text("[]")
+    fanout.seal(shards[0])
+    fanout.seal(shards[1])
+    assert fanout.shard_intact(shards[0]) and not fanout.shard_intact(shards[2])
+    shards[1].write_text('{"id": "1", "cot": "edited by hand"}\n')
+    assert layout.drop_mismatched() == [str(shards[1]), str(shards[2])]
+    assert shards[0].exists() and not shards[1].exists() and not shards[2].exists()
+    assert not shards[1].with_suffix(".ledger.json").exists()
+    assert layout.drop_mismatched() == []

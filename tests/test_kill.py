@@ -61,8 +61,8 @@ def small_default(dst: Path) -> None:
     p["generate"]["max_tokens"] = 24
     p["verify"]["max_tokens"] = 96
     p["exec"]["generate"].update(shards=1, snakemake="--cores 2")
-    p["exec"]["roles"].update(agent1={"batch_size": 4}, agent2={"batch_size": 4},
-                              verifier={"batch_size": 4})
+    for role in ("agent1", "agent2", "verifier"):
+        p["models"][role]["options"]["batch_size"] = 4
     (dst / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     # The DAG up to verify only, so a plain `dvc repro` is the whole (small) pipeline.
     dvc = yaml.safe_load((dst / "dvc.yaml").read_text())

@@ -3,11 +3,14 @@
 import pytest
 
 from reasonmed.cache import request_key
-from reasonmed.llm import LLM, Completion, Ledger, Request
+from reasonmed.llm import LLM, Completion, Ledger, Request, plan_batches
 from reasonmed.params import ModelSpec, RunParams
 
 REV = "0123456789abcdef0123456789abcdef01234567"
-SPEC = ModelSpec(backend="hf", model="fake/model", revision=REV)
+# The generic mechanics (keys, reruns, resume, failures) on a backend that batches on its
+# own side, with per-request keys; the hf backend's planned, batch-keyed path is tested
+# below (test_a_completion_is_keyed_on_its_batch_...).
+SPEC = ModelSpec(backend="vllm", model="fake/model", revision=REV)
 
 
 class CountingBackend:
@@ -87,7 +90,7 @@ def test_cache_key_covers_every_sampling_field(change):
     assert request_key(SPEC, "r1", base, "c") != request_key(SPEC, "r1", other, "c")
     assert request_key(SPEC, "r1", base, "c") != request_key(SPEC, "r2", base, "c")
     assert request_key(SPEC, "r1", base, "c") != request_key(
-        ModelSpec(backend="vllm", model="fake/model"), "r1", base, "c")
+        ModelSpec(backend="hf", model="fake/model"), "r1", base, "c")
     # what computes it: new code, a library upgrade, other pins or threads
     assert request_key(SPEC, "r1", base, "c") != request_key(SPEC, "r1", base, "c2")
 
@@ -96,11 +99,11 @@ def test_cache_key_covers_shaping_options_and_not_execution_knobs(tmp_path):
     base = Request.chat(None, "q", temperature=0.7, seed=1)
     bf16 = SPEC.model_copy(update={"options": {"dtype": "bfloat16"}})
     assert request_key(SPEC, REV, base, "c") != request_key(bf16, REV, base, "c")
-    # exec.roles (batch size, concurrency) never reaches a key: the same request hits the cache.
+    # exec.roles (concurrency, timeouts) never reaches a key: the same request hits the cache.
     b = CountingBackend()
-    make(tmp_path, b, roles={"role": {"batch_size": 4}}).generate(reqs(3))
+    make(tmp_path, b, roles={"role": {"max_concurrency": 4}}).generate(reqs(3))
     b2 = CountingBackend()
-    make(tmp_path, b2, roles={"role": {"batch_size": 64}}).generate(reqs(3))
+    make(tmp_path, b2, roles={"role": {"max_concurrency": 64}}).generate(reqs(3))
     assert b.calls == 3 and b2.calls == 0
 
 
@@ -116,8 +119,8 @@ def test_hf_backend_batches_and_constrains_json(tiny_models, tmp_path):
     import json
 
     from reasonmed.verification import verdict_schema
-    spec = ModelSpec(backend="hf", model=tiny_models["judge"])
-    run = RunParams(cache=str(tmp_path / "c"), roles={"judge": {"batch_size": 4}})
+    spec = ModelSpec(backend="hf", model=tiny_models["judge"], options={"batch_size": 4})
+    run = RunParams(cache=str(tmp_path / "c"))
     llm = LLM("judge", spec, run, stage="t")
     free = llm.generate([Request.chat(None, f"patient {i}", max_tokens=12, seed=i) for i in range(6)])
     assert all(c.completion_tokens <= 12 and c.finish_reason in ("stop", "length") for c in free)
@@ -130,8 +133,9 @@ def test_hf_backend_batches_and_constrains_json(tiny_models, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("schema", [False, True], ids=["text", "json"])
-def test_hf_output_depends_only_on_the_request(tiny_models, schema):
-    """The same requests in other batch sizes, orders and company give the same text."""
+def test_hf_output_is_a_function_of_the_request_and_its_planned_batch(tiny_models, schema):
+    """The hf backend computes the batches plan_batches makes, and the same batch gives the
+    same bytes whether it arrives alone (as the LLM layer sends it) or in a larger call."""
     from reasonmed.backends.hf import HFBackend
     from reasonmed.verification import verdict_schema
 
@@ -142,14 +146,22 @@ def test_hf_output_depends_only_on_the_request(tiny_models, schema):
     spec = ModelSpec(backend="hf", model=tiny_models["agent"])
 
     def texts(batch_size, order):
-        be, got = HFBackend(spec, RunParams(threads=1), {"batch_size": batch_size}), {}
+        sized = spec.model_copy(update={"options": {"batch_size": batch_size}})
+        be, got = HFBackend(sized, RunParams(threads=1), {}), {}
         be.generate([reqs_[i] for i in order],
                     lambda b: got.update({order[j]: c.text for j, c in b}))
         return got
 
     ref = texts(8, list(range(24)))
-    assert texts(3, list(range(24))[::-1]) == ref
-    assert texts(1, list(range(0, 24, 5))) == {i: ref[i] for i in range(0, 24, 5)}
+    # the same planned batches again, from a fresh backend: the same bytes
+    assert texts(8, list(range(24))) == ref
+    # a batch as the LLM layer passes it (one planned batch, its row order) is computed the
+    # same way as inside a larger call
+    plan = plan_batches(reqs_, 8)
+    got = {}
+    for b in plan:
+        got.update(texts(8, b))
+    assert got == ref
     assert len(set(ref.values())) > 12  # seeds differ, so samples differ
 
 
@@ -179,3 +191,73 @@ def test_the_cli_samples_anew_unless_seeded(tiny_models, tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["--help", "--params", str(f)])
     assert "agent" in capsys.readouterr().out
+
+
+class CompanyBackend:
+    """A fake local backend whose text depends on each row's batch-mates, as float kernels'
+    last bits do: the converse case the batch-keyed cache exists for."""
+
+    def __init__(self):
+        self.batches = []
+
+    def generate(self, requests, on_done):
+        from reasonmed.llm import plan_batches
+
+        for b in plan_batches(requests, 4):
+            self.batches.append(len(b))
+            company = ",".join(requests[i].messages[-1][1] for i in b)
+            on_done([(i, Completion(f"{requests[i].messages[-1][1]} among [{company}]", "stop", 1, 1))
+                     for i in b])
+
+    def close(self):
+        pass
+
+
+def test_plan_batches_groups_sorts_and_cuts():
+    from reasonmed.llm import plan_batches
+
+    rs = [Request.chat(None, "x" * n, max_tokens=m, seed=n) for n, m in
+          [(5, 8), (1, 8), (9, 16), (3, 8), (2, 16), (7, 8)]]
+    assert plan_batches(rs, 2) == [[1, 3], [0, 5], [4, 2]]
+    assert plan_batches(rs, 10) == [[1, 3, 0, 5], [4, 2]]
+    assert plan_batches(rs, 2) == plan_batches(list(rs), 2)  # a pure function of the call
+
+
+def test_a_completion_is_keyed_on_its_batch_and_resumes_whole_batches(tmp_path):
+    # hf completions depend on their company: the cache answers a request only in the same
+    # planned batch, so another batch size or another chunk asks again (never replays a
+    # completion computed among other rows), and a run killed between batches resumes with
+    # the plan's remaining batches, writing what an uninterrupted run writes
+    spec = ModelSpec(backend="hf", model="fake/model", revision=REV, options={"batch_size": 4})
+    rq = [Request.chat(None, f"q{i}", seed=i) for i in range(10)]
+
+    def llm(cache, spec=spec, backend=None):
+        be = backend or CompanyBackend()
+        return LLM("role", spec, RunParams(cache=str(tmp_path / cache)), stage="t",
+                   backend_factory=lambda *_: be), be
+
+    ref = [c.text for c in llm("ref")[0].generate(rq)]
+    again, be = llm("ref")
+    assert [c.text for c in again.generate(rq)] == ref and be.batches == []  # all cached
+    other, be = llm("ref", spec.model_copy(update={"options": {"batch_size": 3}}))
+    other.generate(rq)
+    assert sum(be.batches) == 10  # another plan: every request asked again
+    part, be = llm("ref")
+    part.generate(rq[:6])  # another chunk: other company for some of them
+    assert sum(be.batches) > 0
+
+    class Killed(Exception):
+        pass
+
+    class DiesAfterOne(CompanyBackend):
+        def generate(self, requests, on_done):
+            if self.batches:
+                raise Killed()
+            super().generate(requests, on_done)
+
+    first, _ = llm("resume", backend=DiesAfterOne())
+    with pytest.raises(Killed):
+        first.generate(rq)
+    resumed, be = llm("resume")
+    assert [c.text for c in resumed.generate(rq)] == ref
+    assert sum(be.batches) == 10 - 4  # the committed first batch is not asked again

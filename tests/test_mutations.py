@@ -175,9 +175,7 @@ def test_execution_knobs_rerun_nothing(traced):
     p = read_params(repo / "params.yaml")
     ex = p["exec"]
     ex.update(workers=1, progress_every_s=1, log_level="DEBUG")
-    ex["generate"].update(shards=3, snakemake="--cores 1", batch_questions=7)
-    for role in ex["roles"]:
-        ex["roles"][role]["batch_size"] = 5
+    ex["generate"].update(shards=3, snakemake="--cores 1")
     for stage, knobs in ex.items():
         if stage in DVC and stage != "generate":
             ex[stage] = {k: 3 for k in knobs}
@@ -280,6 +278,26 @@ def test_a_warm_cache_after_a_behaviour_edit_writes_what_a_cold_cache_does(trace
         shutil.rmtree(repo / ".cache/llm-cold")
         assert out.read_bytes() == warm, "a warm cache replayed completions of the old code"
         assert warm != before
+    finally:
+        restore(repo, check=False)
+        sh("dvc", "checkout", "--force", cwd=repo)
+
+
+@pytest.mark.slow
+def test_a_hand_edited_shard_is_regenerated_not_gathered(traced):
+    repo, _ = traced
+    out = repo / "data/generate/paths.jsonl"
+    before = out.read_bytes()
+    shard = sorted((repo / "work/generate").glob("agent1/*/0of*.jsonl"))[0]
+    rows = shard.read_text().splitlines()
+    row = json.loads(rows[0])
+    row["cot"] = "edited by hand"
+    shard.write_text("\n".join([json.dumps(row), *rows[1:]]) + "\n")
+    try:
+        r = sh("dvc", "repro", "--force", "--single-item", "generate", cwd=repo)
+        assert "regenerating it" in r.stdout + r.stderr
+        assert out.read_bytes() == before, "the hand-edited row reached paths.jsonl"
+        assert "edited by hand" not in shard.read_text()
     finally:
         restore(repo, check=False)
         sh("dvc", "checkout", "--force", cwd=repo)

@@ -148,7 +148,7 @@ def small_default(dst: Path) -> None:
         p["exec"]["generate"]["shards"] = SHARDS
         p["exec"]["generate"]["snakemake"] = "--cores 2"
         for a in AGENTS:
-            p["exec"]["roles"][a] = {"batch_size": BATCH}
+            p["models"][a]["options"]["batch_size"] = BATCH
         for role in list(p["models"]):
             if role not in (*AGENTS, "student"):
                 del p["models"][role]

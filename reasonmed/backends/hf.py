@@ -1,16 +1,18 @@
 """transformers backend: batched chat generation with per-request sampling; JSON schemas
 through outlines' constrained decoding.
 
-Requests are grouped by what a batch must share (max_tokens, schema), sorted by prompt
-length (less padding) and generated in fixed-size batches with left padding. Temperature
-and top_p are per row, and every row samples from its own seed (reasonmed/sampling.py), so
-a request's output does not depend on its batch-mates' seeds or on the order of the batch.
-Each finished batch is reported at once, so the request cache commits whole batches.
+Requests are cut into batches by `reasonmed.llm.plan_batches` (grouped by what a batch must
+share, max_tokens and schema; sorted by prompt length, less padding; `batch_size` rows) and
+generated with left padding. Temperature and top_p are per row, and every row samples from
+its own seed (reasonmed/sampling.py), so a request's sample does not depend on its
+batch-mates' seeds. Its float arithmetic does depend on its batch (GEMM tiling, padding
+width), so the batch plan is a function of hashed inputs only and the request cache keys
+each completion on its batch's composition (reasonmed/llm.py). Each finished batch is
+reported at once, so the request cache commits whole batches.
 
 options (hashed, in every cache key): dtype, device, attn_implementation, trust_remote_code,
-  threads (torch CPU threads; default run.threads: a parallel sum's order follows the count,
-  so it shapes output bytes)
-exec.roles.<role> (never hashed): batch_size
+  threads (torch CPU threads; default run.threads: a parallel sum's order follows the
+  count), batch_size (rows per batch, default 16: which requests share a batch)
 
     python -m reasonmed.llm agent1 "A 30-year-old presents with fever." --max-tokens 32
 """
@@ -20,18 +22,18 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from itertools import groupby
 from typing import Any
 
-from reasonmed.llm import Completion, OnDone, Request
+from reasonmed.llm import Completion, OnDone, Request, batch_size_of, plan_batches
 from reasonmed.params import ModelSpec, RunParams, did_you_mean
 
 # outlines compiles its mask kernel with torch.compile on first use (~25 s per fresh
 # machine) for no speed gain at these sizes.
 os.environ.setdefault("TORCHDYNAMO_DISABLE", "1")
 
-OPTIONS = {"dtype", "device", "attn_implementation", "trust_remote_code", "threads"}
-EXEC = {"batch_size"}
+OPTIONS = {"dtype", "device", "attn_implementation", "trust_remote_code", "threads",
+           "batch_size"}
+EXEC: set[str] = set()  # nothing about how hf runs leaves its bytes alone
 
 
 def check_options(spec: ModelSpec, exec_opts: dict[str, Any]) -> None:
@@ -57,11 +59,12 @@ class HFBackend:
         check_options(spec, exec_opts)
         opts = dict(spec.options)
         opts.pop("threads", None)
+        opts.pop("batch_size", None)
         # A fixed count (hashed): the same bytes on a 2-core laptop and a 64-core server.
         threads = run.compute_threads(spec.options)
         if threads:
             torch.set_num_threads(threads)
-        self.batch_size = int(exec_opts.get("batch_size", 16))
+        self.batch_size = batch_size_of(spec)
         device = opts.pop("device", "cuda" if torch.cuda.is_available() else "cpu")
         dtype = opts.pop("dtype", "auto")
         self.tok = AutoTokenizer.from_pretrained(spec.model, revision=spec.revision)
@@ -84,23 +87,15 @@ class HFBackend:
     def generate(self, requests: Sequence[Request], on_done: OnDone) -> None:
         prompts = [self.render(r) for r in requests]
         lengths = [len(self.tok(p, add_special_tokens=False).input_ids) for p in prompts]
-
-        def group(i: int) -> tuple:
-            r = requests[i]
-            return (r.max_tokens, json.dumps(r.schema, sort_keys=True) if r.schema else "")
-
-        order = sorted(range(len(requests)), key=lambda i: (group(i), lengths[i], i))
-        for _, grp in groupby(order, key=group):
-            idx = list(grp)
-            for b in range(0, len(idx), self.batch_size):
-                batch = idx[b:b + self.batch_size]
-                outs = self._generate_batch([prompts[i] for i in batch],
-                                            [requests[i] for i in batch])
-                done = []
-                for i, (text, n_new, hit_eos) in zip(batch, outs):
-                    finish = "stop" if hit_eos or n_new < requests[i].max_tokens else "length"
-                    done.append((i, Completion(text, finish, lengths[i], n_new)))
-                on_done(done)
+        # The LLM layer passes one planned batch per call, in its row order; planning it
+        # again changes nothing (a batch is one group, already sorted).
+        for batch in plan_batches(requests, self.batch_size):
+            outs = self._generate_batch([prompts[i] for i in batch], [requests[i] for i in batch])
+            done = []
+            for i, (text, n_new, hit_eos) in zip(batch, outs):
+                finish = "stop" if hit_eos or n_new < requests[i].max_tokens else "length"
+                done.append((i, Completion(text, finish, lengths[i], n_new)))
+            on_done(done)
 
     def _constraint(self, schema: dict):
         """outlines' JSON-schema logits processor (built once per schema; reset per batch)."""

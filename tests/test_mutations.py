@@ -301,3 +301,46 @@ def test_a_hand_edited_shard_is_regenerated_not_gathered(traced):
     finally:
         restore(repo, check=False)
         sh("dvc", "checkout", "--force", cwd=repo)
+
+
+@pytest.mark.slow
+def test_a_role_switched_by_params_is_followed_by_its_deps(traced):
+    # rank.model: ranker -> agent2. After the switch, an edit of models.agent2 reruns rank;
+    # an edit of the ranker's spec no longer does
+    repo, _ = traced
+    set_param(repo, "rank.model", "agent2")
+    try:
+        assert "rank" in status(repo)
+        sh("dvc", "repro", "--single-item", "rank", cwd=repo)
+        assert "rank" not in status(repo)
+        set_param(repo, "models.agent2.options.batch_size", 47)
+        assert "rank" in status(repo)
+        set_param(repo, "models.agent2.options.batch_size", 48)
+        set_param(repo, "models.ranker.options.batch_size", 31)
+        assert "rank" not in status(repo)
+    finally:
+        restore(repo, check=False)
+        sh("dvc", "checkout", "--force", cwd=repo)
+
+
+@pytest.mark.slow
+def test_swapping_the_weights_of_a_local_model_folder_reruns_its_consumers(traced, tmp_path):
+    from reasonmed.wiring import sync_dvc_yaml
+
+    repo, _ = traced
+    ext = tmp_path / "judge"
+    shutil.copytree(repo / "models/verifier", ext)
+    set_param(repo, "models.ranker.model", str(ext))
+    try:
+        assert sync_dvc_yaml(repo / "dvc.yaml", repo)  # the folder becomes a dep of models
+        sh("dvc", "repro", "--single-item", "models", cwd=repo)
+        sh("dvc", "repro", "--single-item", "rank", cwd=repo)
+        assert status(repo) == set()
+        # other weights, same file names and sizes: the agent's model in the judge's folder
+        shutil.copy(repo / "models/agent1/model.safetensors", ext / "model.safetensors")
+        assert "models" in status(repo)
+        sh("dvc", "repro", "--single-item", "models", cwd=repo)
+        assert "rank" in status(repo)
+    finally:
+        restore(repo, check=False)
+        sh("dvc", "checkout", "--force", cwd=repo)

@@ -64,6 +64,9 @@ class Layout:
         self.cache = (config.get("exec") or {}).get("cache", ".cache/llm")
         self._code = files_digest(code_files(), root)
         self._questions = _file_digest(QUESTIONS)
+        from reasonmed.params import trace
+
+        trace("run")  # the shard paths hash the whole `run` section (seed, threads)
 
     def model_digest(self, agent: str) -> str:
         model = self.config["models"][agent]["model"]

@@ -288,6 +288,9 @@ def test_a_hand_edited_shard_is_regenerated_not_gathered(traced):
     repo, _ = traced
     out = repo / "data/generate/paths.jsonl"
     before = out.read_bytes()
+    # this key's shards (an earlier prompt-edit test pruned them): from the cache
+    sh("dvc", "repro", "--force", "--single-item", "generate", cwd=repo)
+    assert out.read_bytes() == before
     shard = sorted((repo / "work/generate").glob("agent1/*/0of*.jsonl"))[0]
     rows = shard.read_text().splitlines()
     row = json.loads(rows[0])
@@ -335,10 +338,11 @@ def test_swapping_the_weights_of_a_local_model_folder_reruns_its_consumers(trace
         assert sync_dvc_yaml(repo / "dvc.yaml", repo)  # the folder becomes a dep of models
         sh("dvc", "repro", "--single-item", "models", cwd=repo)
         sh("dvc", "repro", "--single-item", "rank", cwd=repo)
-        assert status(repo) == set()
+        assert not {"models", "rank"} & status(repo)  # (downstream: rank's records moved)
         # other weights, same file names and sizes: the agent's model in the judge's folder
         shutil.copy(repo / "models/agent1/model.safetensors", ext / "model.safetensors")
-        assert "models" in status(repo)
+        st = status(repo)
+        assert "models" in st and "rank" not in st  # rank follows once models rehashes
         sh("dvc", "repro", "--single-item", "models", cwd=repo)
         assert "rank" in status(repo)
     finally:

@@ -145,6 +145,7 @@ def small_default(dst: Path) -> None:
     def edit(p):
         p["generate"]["agents"] = AGENTS
         p["generate"]["max_tokens"] = 24
+        p["generate"]["batch_questions"] = 3  # a window per shard
         p["exec"]["generate"]["shards"] = SHARDS
         p["exec"]["generate"]["snakemake"] = "--cores 2"
         for a in AGENTS:

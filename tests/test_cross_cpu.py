@@ -64,6 +64,7 @@ def test_emulated_cpus_compute_the_same_bytes(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.crosscpu
 def test_the_probe_notices_an_unpinned_kernel(tmp_path):
     # the converse: the probe's digests do see a kernel change (MKL's other GEMM code path),
     # so agreement above is not agreement of digests that could never differ

@@ -76,8 +76,12 @@ def tool(binary: str, package: str) -> str:
 
 @pytest.fixture(scope="module")
 def built(default_repo):
-    """The (smaller) default after a full run, committed (the fixture's repo)."""
+    """The (smaller) default after a full run, committed (the fixture's repo), put back to
+    its commit: an earlier test (the ablation in test_pipeline) may have left an
+    experiment applied in the workspace, whose outputs are not the commit's."""
     repo, _, _ = default_repo
+    sh("git", "checkout", "HEAD", "--", ".", cwd=repo)
+    sh("dvc", "checkout", "--force", cwd=repo)
     assert "up to date" in sh("dvc", "status", cwd=repo).stdout
     return repo
 

@@ -185,9 +185,10 @@ def s3(tmp_path):
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            proc.kill()  # a test server: its data folder goes with tmp_path
+            proc.wait()
 
 
 @pytest.mark.slow

@@ -30,23 +30,16 @@ if found=$(find_browser); then
   exit 0
 fi
 
+# Debian's chromium (+ fonts, so screenshots read well), through the shared apt helper.
+# Ubuntu's `chromium` package is only a snap shim, which cannot run headless in CI: there,
+# install Google Chrome or set REASONMED_CHROMIUM.
 . /etc/os-release 2>/dev/null || true
 if [[ "${ID:-}" != "debian" ]]; then
   echo "install-chromium: no Chromium found and ${PRETTY_NAME:-this system} is not Debian;" \
        "install Chromium or Chrome and/or set REASONMED_CHROMIUM=/path/to/binary" >&2
   exit 1
 fi
-if [[ $(id -u) -eq 0 ]]; then
-  SUDO=()
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-  SUDO=(sudo -n)
-else
-  echo "install-chromium: Chromium missing and no root or passwordless sudo to apt-get it" >&2
-  exit 1
-fi
-export DEBIAN_FRONTEND=noninteractive
-"${SUDO[@]}" apt-get update -q
-"${SUDO[@]}" apt-get install -y -q --no-install-recommends chromium fonts-liberation fonts-dejavu-core
+"$(dirname "$0")/install-tool.sh" chromium chromium fonts-liberation fonts-dejavu-core >/dev/null
 found=$(find_browser) || { echo "install-chromium: apt-get ran but no chromium binary" >&2; exit 1; }
 echo "chromium installed: $("$found" --version 2>/dev/null)"
 echo "$found"

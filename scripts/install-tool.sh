@@ -4,11 +4,13 @@
 # passwordless sudo. Prints the binary's path on the last line of stdout.
 #   scripts/install-tool.sh qemu-x86_64 qemu-user        # the cross-CPU emulation test
 #   scripts/install-tool.sh sshd openssh-server          # the SSH remote test
+#   scripts/install-tool.sh chromium chromium fonts-liberation   # (install-chromium.sh)
 # Exit 0: found or installed; 1: missing and cannot be installed here (the test then skips,
 # or fails under CI=true).
 set -euo pipefail
-BIN=${1:?usage: scripts/install-tool.sh BINARY PACKAGE}
-PKG=${2:?usage: scripts/install-tool.sh BINARY PACKAGE}
+BIN=${1:?usage: scripts/install-tool.sh BINARY PACKAGE [PACKAGE...]}
+PKG=${2:?usage: scripts/install-tool.sh BINARY PACKAGE [PACKAGE...]}
+PKGS=("${@:2}")
 
 find_bin() {
   local p
@@ -37,6 +39,6 @@ else
 fi
 export DEBIAN_FRONTEND=noninteractive
 "${SUDO[@]}" apt-get update -q >&2
-"${SUDO[@]}" apt-get install -y -q --no-install-recommends "$PKG" >&2
+"${SUDO[@]}" apt-get install -y -q --no-install-recommends "${PKGS[@]}" >&2
 found=$(find_bin) || { echo "install-tool: apt-get installed $PKG but no $BIN" >&2; exit 1; }
 echo "$found"

@@ -15,6 +15,7 @@ The downstream stages follow by DVC's own rule (their input artifact changed), w
 e2e tests exercise (learning rate, summarizer prompt).
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -233,6 +234,17 @@ def test_role_keys_are_what_each_stage_reads(traced):
             assert read == set(roles_of(name, params)), name
 
 
+@contextlib.contextmanager
+def put_back(repo: Path):
+    """Whatever the block edits or reruns, the repo is its commit again afterwards: files
+    from HEAD, outputs from DVC's cache (no model load)."""
+    try:
+        yield
+    finally:
+        restore(repo, check=False)
+        sh("dvc", "checkout", "--force", cwd=repo)
+
+
 def run_log(repo: Path, job: str) -> dict:
     return json.loads((repo / "work/runs" / f"{job}.json").read_text())
 
@@ -247,14 +259,11 @@ def test_an_edit_of_completion_code_asks_the_model_again(traced):
     before = hashlib.md5(out.read_bytes()).hexdigest()
     with open(repo / "reasonmed/backends/hf.py", "a") as f:
         f.write("\n# edited by the mutation test\n")
-    try:
+    with put_back(repo):
         sh("dvc", "repro", "--single-item", "summarize", cwd=repo)
         log = run_log(repo, "summarize")
         assert log["cache_hits"] == 0 and log["model_calls"] > 0, log
         assert hashlib.md5(out.read_bytes()).hexdigest() == before
-    finally:
-        restore(repo, check=False)
-        sh("dvc", "checkout", "--force", cwd=repo)
 
 
 @pytest.mark.slow
@@ -269,7 +278,7 @@ def test_a_warm_cache_after_a_behaviour_edit_writes_what_a_cold_cache_does(trace
     text = f.read_text()
     assert "0x9E3779B1" in text
     f.write_text(text.replace("0x9E3779B1", "0x9E3779B7"))
-    try:
+    with put_back(repo):
         sh("dvc", "repro", "--single-item", "optimize", cwd=repo)
         warm = out.read_bytes()
         assert run_log(repo, "optimize")["model_calls"] > 0
@@ -278,9 +287,6 @@ def test_a_warm_cache_after_a_behaviour_edit_writes_what_a_cold_cache_does(trace
         shutil.rmtree(repo / ".cache/llm-cold")
         assert out.read_bytes() == warm, "a warm cache replayed completions of the old code"
         assert warm != before
-    finally:
-        restore(repo, check=False)
-        sh("dvc", "checkout", "--force", cwd=repo)
 
 
 @pytest.mark.slow
@@ -297,14 +303,11 @@ def test_a_hand_edited_shard_is_regenerated_not_gathered(traced):
     row = json.loads(rows[0])
     row["cot"] = "edited by hand"
     shard.write_text("\n".join([json.dumps(row), *rows[1:]]) + "\n")
-    try:
+    with put_back(repo):
         r = sh("dvc", "repro", "--force", "--single-item", "generate", cwd=repo)
         assert "regenerating it" in r.stdout + r.stderr
         assert out.read_bytes() == before, "the hand-edited row reached paths.jsonl"
         assert "edited by hand" not in shard.read_text()
-    finally:
-        restore(repo, check=False)
-        sh("dvc", "checkout", "--force", cwd=repo)
 
 
 @pytest.mark.slow
@@ -313,7 +316,7 @@ def test_a_role_switched_by_params_is_followed_by_its_deps(traced):
     # an edit of the ranker's spec no longer does
     repo, _ = traced
     set_param(repo, "rank.model", "agent2")
-    try:
+    with put_back(repo):
         assert "rank" in status(repo)
         sh("dvc", "repro", "--single-item", "rank", cwd=repo)
         assert "rank" not in status(repo)
@@ -322,9 +325,6 @@ def test_a_role_switched_by_params_is_followed_by_its_deps(traced):
         set_param(repo, "models.agent2.options.batch_size", 48)
         set_param(repo, "models.ranker.options.batch_size", 31)
         assert "rank" not in status(repo)
-    finally:
-        restore(repo, check=False)
-        sh("dvc", "checkout", "--force", cwd=repo)
 
 
 @pytest.mark.slow
@@ -335,7 +335,7 @@ def test_swapping_the_weights_of_a_local_model_folder_reruns_its_consumers(trace
     ext = tmp_path / "judge"
     shutil.copytree(repo / "models/verifier", ext)
     set_param(repo, "models.ranker.model", str(ext))
-    try:
+    with put_back(repo):
         assert sync_dvc_yaml(repo / "dvc.yaml", repo)  # the folder becomes a dep of models
         sh("dvc", "repro", "--single-item", "models", cwd=repo)
         sh("dvc", "repro", "--single-item", "rank", cwd=repo)
@@ -346,6 +346,3 @@ def test_swapping_the_weights_of_a_local_model_folder_reruns_its_consumers(trace
         assert "models" in st and "rank" not in st  # rank follows once models rehashes
         sh("dvc", "repro", "--single-item", "models", cwd=repo)
         assert "rank" in status(repo)
-    finally:
-        restore(repo, check=False)
-        sh("dvc", "checkout", "--force", cwd=repo)

@@ -18,18 +18,18 @@ $(STAMP): pyproject.toml $(LOCK) requirements/torch.version scripts/install-torc
 	touch $(STAMP)
 
 repro: $(STAMP)
-	$(ACTIVATE) && python -m reasonmed.check --quiet --once && dvc repro
+	$(ACTIVATE) && python -m reasonmed.ops.check --quiet --once && dvc repro
 
 # Pre-flight: every params section, model spec, SFTConfig and key variable, one line per
 # problem (REACH=1 also asks every openai endpoint).
 check: $(STAMP)
-	$(ACTIVATE) && python -m reasonmed.check --params $(or $(P),params.yaml) $(if $(REACH),--reach)
+	$(ACTIVATE) && python -m reasonmed.ops.check --params $(or $(P),params.yaml) $(if $(REACH),--reach)
 
 # What this machine computes with: CPU model and flags, the math-library pins in effect,
 # threads, library versions, GPU and driver; each stage's run log (work/runs/) keeps the same
 # record, so two runs that differ can be explained in one look.
 doctor: $(STAMP)
-	$(ACTIVATE) && python -m reasonmed.fingerprint
+	$(ACTIVATE) && python -m reasonmed.llm.fingerprint
 
 # CI's suite: everything but the vLLM CPU-build tests (own venv, below) and the exhaustive
 # rest of the fault matrices; `make test-all` runs those too.

@@ -1,22 +1,25 @@
 # Fan-out inside the DVC stage `generate` only: {agent} x {shard} jobs, then gather.
 # DVC owns the edges between method steps; this file never encodes one. Run by
-#   python -m stages.generate fanout      (dvc.yaml's cmd; options from exec.generate)
-# which calls snakemake with --nolock --rerun-incomplete, and on a cluster with a profile
-# (exec.generate.snakemake: --profile configs/slurm; see README).
-from reasonmed.fanout import QUESTIONS, Layout, code_files
-from reasonmed.slurm import JobResources
-from reasonmed.params import read_params
+#   python -m stages.generate fanout <questions> <out>   (dvc.yaml's cmd; options from exec.generate)
+# which calls snakemake with --nolock --rerun-incomplete (reasonmed/ops/fanout.py fan_out), and on
+# a cluster with a profile (exec.generate.snakemake: --profile configs/slurm; see README).
+from reasonmed.ops.fanout import QUESTIONS as DEFAULT_QUESTIONS, Layout, code_files
+from reasonmed.ops.slurm import JobResources
+from reasonmed.core.params import read_params
 
 configfile: "params.yaml"
 
 PARAMS = config.get("params_file", "params.yaml")
+# The stage's input and output folder, as dvc.yaml's cmd names them (fan_out passes them on).
+QUESTIONS = config.get("questions", DEFAULT_QUESTIONS)
+OUT = config.get("out", "data/generate")
 # The params as the stages read them (YAML 1.2, like DVC), not Snakemake's `config`
 # (PyYAML's YAML 1.1), so both sides compute the same shard digests.
 P = read_params(PARAMS)
-L = Layout(P)  # shard paths carry a digest of everything that shapes them
+L = Layout(P, questions=QUESTIONS)  # shard paths carry a digest of everything that shapes them
 SHARDS = L.shard_paths()
 GENERATE = P["generate"]
-R = JobResources(P)  # threads, GPUs, memory, time per job, from the agent's model (reasonmed/slurm.py)
+R = JobResources(P)  # threads, GPUs, memory, time per job, from the agent's model (reasonmed/ops/slurm.py)
 # Used only under --software-deployment-method conda; otherwise the rules run in the
 # environment that runs Snakemake (the project's .venv).
 ENV = "envs/reasonmed.yaml"
@@ -54,9 +57,9 @@ rule generate_gather:
         code=code_files(),
         shards=[p for a in GENERATE["agents"] for p in SHARDS[a]],
     output:
-        paths="data/generate/paths.jsonl",
-        ledger="data/generate/ledger.json",
-        stats="data/generate/stats.json",
+        paths=f"{OUT}/paths.jsonl",
+        ledger=f"{OUT}/ledger.json",
+        stats=f"{OUT}/stats.json",
     log:
         "work/generate/logs/gather.log",
     threads: R.gather_threads()
@@ -65,4 +68,4 @@ rule generate_gather:
     conda:
         ENV
     shell:
-        "python -m stages.generate gather {input.questions} data/generate --params %s 2> {log}" % PARAMS
+        "python -m stages.generate gather {input.questions} %s --params %s 2> {log}" % (OUT, PARAMS)

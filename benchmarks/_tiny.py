@@ -3,8 +3,8 @@
 import tempfile
 from pathlib import Path
 
-from reasonmed.records import Question, question_id
-from reasonmed.tinymodels import Params, build_tiny
+from reasonmed.core.records import Question, question_id
+from reasonmed.llm.tinymodels import Params, build_tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,13 +19,22 @@ import tempfile
 import time
 from pathlib import Path
 
-from reasonmed import answers
-from reasonmed.llm import LLM, Request
-from reasonmed.params import ModelSpec, RunParams, read_params
-from reasonmed.prompting import format_options, load_prompt
-from reasonmed.records import Question
-from reasonmed.sources import SourceSpec, load_source
-from reasonmed.tinymodels import Build, Params, build_model, chat_documents, read_vocabulary, train_tokenizer
+from reasonmed.core.params import ModelSpec, RunParams, read_params
+from reasonmed.core.prompting import format_options, load_prompt
+from reasonmed.core.records import Question
+from reasonmed.ingest.load import load_source
+from reasonmed.ingest.specs import SourceSpec
+from reasonmed.llm.client import LLM
+from reasonmed.llm.tinymodels import (
+    Build,
+    Params,
+    build_model,
+    chat_documents,
+    read_vocabulary,
+    train_tokenizer,
+)
+from reasonmed.llm.types import Request
+from reasonmed.method import answers
 
 ROOT = Path(__file__).resolve().parents[1]
 

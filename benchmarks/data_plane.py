@@ -7,7 +7,7 @@ model output precomputed), then times each step in its own process and reads tha
 process's peak RSS (os.wait4):
 
   route           python -m stages.route (verdicts -> tiers)
-  rank selection  stages.rank's join + skip_reason + select_top + to_chosen over the
+  rank selection  reasonmed.method.rank's join + skip_reason + select_top + to_chosen over the
                   precomputed scores: the rank stage minus the model calls
   assemble        python -m stages.assemble (datasets, Parquet, accounting, card)
 
@@ -33,12 +33,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reasonmed.params import load  # noqa: E402
-from reasonmed.records import LETTERS, question_id  # noqa: E402
+from reasonmed.core.params import load  # noqa: E402
+from reasonmed.core.records import LETTERS, question_id  # noqa: E402
+from reasonmed.method.assemble import cli_args  # noqa: E402
 
 AGENTS = ("agent1", "agent2", "agent3")
 TEMPS = (0.7, 0.9, 1.0)
-# Paper composition (METHOD.md section 2): MedMCQA dominates.
+# Paper composition (docs/method.md section 2): MedMCQA dominates.
 SOURCES = (("medmcqa", 182822), ("medqa", 11450), ("pubmedqa", 500), ("mmlu", 153))
 BYTES_PER_QUESTION = 110_000  # all artifacts written, measured (~97 KB) + margin
 
@@ -72,10 +73,10 @@ def jline(**kv) -> str:
 
 def generate(root: Path, n: int, seed: int, params: str) -> dict:
     """Write every input of route, rank selection and assemble for `n` questions."""
-    from stages.rank import Params as RankParams
-    from stages.rank import select_top
-    from stages.route import Params as RouteParams
-    from stages.route import tier_of
+    from reasonmed.method.rank import Params as RankParams
+    from reasonmed.method.rank import select_top
+    from reasonmed.method.route import Params as RouteParams
+    from reasonmed.method.route import tier_of
 
     rng, bands = random.Random(seed), load("route", RouteParams, params).bands
     rp = load("rank", RankParams, params)
@@ -206,9 +207,9 @@ def write_ledgers(root: Path, n: int) -> None:
 
 def rank_select(root: Path, params: str) -> None:
     """The rank stage without its model: join, skip, select_top and to_chosen per question."""
-    from reasonmed.records import CoTPath, JsonlWriter, Question, Route, Score, read_jsonl
-    from reasonmed.streams import Aligned
-    from stages.rank import Params, join, select_top, skip_reason, to_chosen
+    from reasonmed.core.records import CoTPath, JsonlWriter, Question, Route, Score, read_jsonl
+    from reasonmed.core.streams import Aligned
+    from reasonmed.method.rank import Params, join, select_top, skip_reason, to_chosen
 
     p = load("rank", Params, params)
     scores = Aligned("scores", read_jsonl(root / "rank/scores.jsonl", Score))
@@ -270,8 +271,8 @@ def main() -> None:
                        str(root / "verify/verdicts.jsonl"), str(root / "route"),
                        "--params", a.params]),
             ("rank selection", [py, __file__, "--rank-step", str(root), "--params", a.params]),
-            ("assemble", [py, "-m", "stages.assemble", "--params", a.params, "--data", str(root),
-                          "--out", str(root / "assemble")]),
+            ("assemble", [py, "-m", "stages.assemble", *cli_args(root, root / "assemble"),
+                          "--params", a.params]),
         ]
         total_s, peak = 0.0, 0.0
         print(f"\n{'step':<16}{'wall s':>9}{'peak RSS MiB':>14}")

@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.data_plane import generate  # noqa: E402
-from stages.explore import INPUTS  # noqa: E402
+from reasonmed.method.assemble import cli_args  # noqa: E402
+from reasonmed.report.explorer import INPUTS  # noqa: E402
 
 EXPLORE = {"questions_per_shard": 50, "index_rows_per_shard": 5000, "page_size": 50,
            "max_chars": 20000, "snippet_chars": 120, "search_chars": 1000, "raw_completions": False}
@@ -162,8 +163,8 @@ def main() -> None:
                          str(params)],
                         [py, str(ROOT / "benchmarks/data_plane.py"), "--rank-step", str(root),
                          "--params", str(params)],
-                        [py, "-m", "stages.assemble", "--params", str(params), "--data",
-                         str(root), "--out", str(root / "assemble")]):
+                        [py, "-m", "stages.assemble", *cli_args(root, root / "assemble"),
+                         "--params", str(params)]):
                 with open(tmp / "paper.log", "a") as log:
                     if timed(cmd, tmp, log)[3]:
                         sys.exit(f"paper-shaped data: {' '.join(cmd[1:3])} failed; see {tmp / 'paper.log'}")

@@ -1,5 +1,5 @@
 """The cache key's model fingerprint: a local checkpoint is keyed on the sha256 of every byte
-(reasonmed.cache.folder_digest), memoised by (path, size, mtime), so a big checkpoint is
+(reasonmed.llm.cache.folder_digest), memoised by (path, size, mtime), so a big checkpoint is
 hashed once. Writes a folder with a config and `--gib` GiB of random "weights" (in shards
 of `--shard-gib`), then times the cold digest, the memoised one, and the digest after one
 shard is touched (only that shard is hashed again). Prints the figures; asserts nothing.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from reasonmed.cache import folder_digest  # noqa: E402
+from reasonmed.llm.cache import folder_digest  # noqa: E402
 
 
 def write_shards(folder: Path, gib: float, shard_gib: float) -> int:

@@ -14,10 +14,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmarks._tiny import questions, tiny_model
-from reasonmed.generation import Params
-from reasonmed.llm import LLM
-from reasonmed.params import ModelSpec, RunParams
-from stages.generate import run
+from reasonmed.core.params import ModelSpec, RunParams
+from reasonmed.llm.client import LLM
+from reasonmed.method.generation import Params, run
 
 
 def main() -> None:

@@ -23,9 +23,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmarks._paired import paired_rounds
 from benchmarks._tiny import questions, tiny_model
-from reasonmed.generation import Params, requests_for
-from reasonmed.llm import LLM
-from reasonmed.params import ModelSpec, RunParams
+from reasonmed.core.params import ModelSpec, RunParams
+from reasonmed.llm.client import LLM
+from reasonmed.method.generation import Params, requests_for
 
 
 def main() -> None:

@@ -22,9 +22,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmarks._paired import paired_rounds  # noqa: E402
 from benchmarks._tiny import questions  # noqa: E402
-from reasonmed.generation import Params, requests_for  # noqa: E402
-from reasonmed.llm import LLM  # noqa: E402
-from reasonmed.params import ModelSpec, RunParams  # noqa: E402
+from reasonmed.core.params import ModelSpec, RunParams  # noqa: E402
+from reasonmed.llm.client import LLM  # noqa: E402
+from reasonmed.method.generation import Params, requests_for  # noqa: E402
 from tests.vllm_helpers import CPU_ENGINE_EXEC, CPU_ENGINE_OPTIONS, build_tiny_llama  # noqa: E402
 
 

@@ -24,7 +24,7 @@ import os
 # MKL_CBWR=COMPATIBLE (15 % of results off the correctly rounded value, and other bytes under
 # emulation), so nothing hashed may call it: optimizers run fused (torch's own exact sqrt).
 # setdefault: a user who exports other values (a GPU machine, a benchmark) keeps them; the
-# pins in effect are part of every build and request key (reasonmed/environment.py).
+# pins in effect are part of every build and request key (reasonmed/core/environment.py).
 CPU_PINS = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
             "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "COMPATIBLE", "MKL_DYNAMIC": "FALSE",
             "OMP_DYNAMIC": "FALSE"}

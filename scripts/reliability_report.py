@@ -17,10 +17,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reasonmed.failures import BudgetExceeded, Failures  # noqa: E402
-from reasonmed.judging import MAX_REPLY_CHARS, ParseError  # noqa: E402
-from reasonmed.llm import LLM, FatalBackendError  # noqa: E402
-from reasonmed.params import RunParams  # noqa: E402
+from reasonmed.core.failures import BudgetExceeded, Failures  # noqa: E402
+from reasonmed.core.params import RunParams  # noqa: E402
+from reasonmed.llm.client import LLM  # noqa: E402
+from reasonmed.llm.types import FatalBackendError  # noqa: E402
+from reasonmed.method.judging import MAX_REPLY_CHARS, ParseError  # noqa: E402
 from tests import hostile_corpus as hc  # noqa: E402
 from tests import test_faults as tf  # noqa: E402
 from tests import test_judging as tj  # noqa: E402

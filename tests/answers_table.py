@@ -1,4 +1,4 @@
-"""A labelled table of model outputs for the answer extractor (reasonmed/answers.py).
+"""A labelled table of model outputs for the answer extractor (reasonmed/method/answers.py).
 
 Each row: a class, a realistic model output, the question's options and the intended reading
 (the option letter the output commits to, or None when it commits to none). Options come
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from reasonmed.answers import extract
+from reasonmed.method.answers import extract
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "assets" / "benchmarks"

@@ -34,7 +34,7 @@ def digest_files(folder: Path) -> str:
 def build(out: Path) -> dict:
     import torch
 
-    from reasonmed.tinymodels import Build, Params, build_model, chat_documents, train_tokenizer
+    from reasonmed.llm.tinymodels import Build, Params, build_model, chat_documents, train_tokenizer
 
     torch.set_num_threads(1)  # as the models stage builds
     corpus = (ROOT / "assets/corpus.txt").read_text(encoding="utf-8")[:20000]
@@ -52,9 +52,9 @@ def build(out: Path) -> dict:
 
 
 def generate(model: Path) -> dict:
-    from reasonmed.backends.hf import HFBackend
-    from reasonmed.llm import Request
-    from reasonmed.params import ModelSpec, RunParams
+    from reasonmed.core.params import ModelSpec, RunParams
+    from reasonmed.llm.backends.hf import HFBackend
+    from reasonmed.llm.types import Request
 
     spec = ModelSpec(backend="hf", model=str(model), options={"batch_size": 3})
     be = HFBackend(spec, RunParams(threads=2), {})
@@ -76,7 +76,8 @@ def generate(model: Path) -> dict:
 def sft(model: Path, work: Path) -> dict:
     import os
 
-    from stages.sft import Params, Row, run, save_model
+    from reasonmed.core.conversation import Row
+    from reasonmed.method.sft import Params, run, save_model
 
     os.environ.setdefault("TQDM_DISABLE", "1")
     rows = [Row(instruction=f"Question {i}: which option? A. x B. y", input="",
@@ -86,7 +87,7 @@ def sft(model: Path, work: Path) -> dict:
         "logging_steps": 1, "save_strategy": "no", "report_to": "none", "use_cpu": True,
         "bf16": False, "activation_checkpointing": False, "dataloader_pin_memory": False,
         "disable_tqdm": True, "optim": "adamw_torch_fused", "max_length": 128}})
-    from reasonmed.params import ModelSpec
+    from reasonmed.core.params import ModelSpec
 
     spec = ModelSpec(backend="hf", model=str(model))
     import torch

@@ -640,8 +640,8 @@ def _start(c: Corpus, fmt: str, repo: Path) -> subprocess.Popen:
     cwd = c.root / f"cwd_{fmt}"
     cwd.mkdir(exist_ok=True)
     return subprocess.Popen(
-        [sys.executable, "-m", "stages.collect", "--params", str(params_file(c, fmt)), "--out",
-         str(c.root / f"out_{fmt}"), "--benchmarks", str(bench_folder(c))],
+        [sys.executable, "-m", "stages.collect", str(bench_folder(c)), str(c.root / f"out_{fmt}"),
+         "--params", str(params_file(c, fmt))],
         cwd=cwd, env={**os.environ, "PYTHONPATH": str(repo)},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

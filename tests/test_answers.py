@@ -9,7 +9,9 @@ import time
 
 import pytest
 
-from reasonmed.answers import MAX_REGION, Huatuo, extract
+from reasonmed.method.answers import extract
+from reasonmed.method.answers_huatuo import Huatuo
+from reasonmed.method.answers_region import MAX_REGION
 from tests.answers_table import rows, score, table_markdown
 
 OPTS = {"A": "gout", "B": "asthma", "C": "cystitis", "D": "pneumonia"}

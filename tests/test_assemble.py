@@ -6,18 +6,19 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from reasonmed.records import Chosen, JsonlWriter, Question, Route, Score, Summary, Verdict
-from stages.assemble import (
+from reasonmed.core.records import Chosen, JsonlWriter, Question, Route, Score, Summary, Verdict
+from reasonmed.method.assemble import (
     VARIANTS,
     Params,
     PathRef,
+    cli_args,
     instruction,
-    main,
     outputs,
-    quantiles,
     run,
     scan_paths,
 )
+from reasonmed.method.datacard import quantiles
+from stages.assemble import main
 from tests.test_generate import _path, q
 
 P = Params()
@@ -245,7 +246,7 @@ def test_main_writes_datasets_parquet_accounting_card_and_costs(tmp_path):
 
     data, out = tmp_path / "data", tmp_path / "out"
     write_data(data, scenario())
-    main(["--params", "params.yaml", "--data", str(data), "--out", str(out)])
+    main([*cli_args(data, out), "--params", "params.yaml"])
     ds = out / "datasets"
     rows = {v: [json.loads(line) for line in (ds / f"{v}.jsonl").open()] for v in VARIANTS}
     assert {len(r) for r in rows.values()} == {4}

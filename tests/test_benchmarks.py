@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from reasonmed import benchmarks
-from reasonmed.benchmarks import Benchmark, SubjectRule, column_of, stamp, subject_of
-from reasonmed.records import Question, question_id
-from reasonmed.sources import load_source
-from stages.evaluate import select
+from reasonmed.core.records import Question, question_id
+from reasonmed.ingest import benchmarks
+from reasonmed.ingest.benchmarks import Benchmark, SubjectRule, column_of, stamp, subject_of
+from reasonmed.ingest.load import load_source
+from reasonmed.method.evaluate import select
 from tests.conftest import clone_like, commit, sh
 
 OPTS = {"A": "Ultrasound", "B": "MRI", "C": "CT", "D": "PET"}
@@ -111,7 +111,7 @@ def test_benchmark_added_in_params_alone_is_a_stage_a_dep_decontaminated_and_eva
 
 
 def test_shipped_benchmarks_feed_both_lists():
-    from reasonmed.params import read_params
+    from reasonmed.core.params import read_params
 
     specs = read_params("params.yaml")["benchmarks"]
     assert set(specs) == {"medqa", "medmcqa", "pubmedqa", "mmlu"}

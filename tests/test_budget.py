@@ -12,8 +12,8 @@ import sys
 
 import yaml
 
-from reasonmed.params import read_params
-from reasonmed.records import JsonlWriter
+from reasonmed.core.params import read_params
+from reasonmed.core.records import JsonlWriter
 from tests.conftest import ROOT
 from tests.fault_server import serve
 from tests.test_generate import _path, q

@@ -5,9 +5,9 @@ import os
 
 import pytest
 
-from reasonmed.cache import Cache, UnpinnedModel, folder_digest, resolve_revision
-from reasonmed.llm import Completion
-from reasonmed.params import ModelSpec
+from reasonmed.core.params import ModelSpec
+from reasonmed.llm.cache import Cache, UnpinnedModel, folder_digest, resolve_revision
+from reasonmed.llm.types import Completion
 
 
 def test_each_job_writes_its_own_file_and_reads_the_others(tmp_path):
@@ -71,7 +71,7 @@ def test_folder_digest_sees_every_byte_and_is_memoised(tmp_path, monkeypatch):
     d2 = folder_digest(m, memo)
     assert d1 != d2
     calls = []
-    import reasonmed.cache as cache_mod
+    import reasonmed.llm.cache as cache_mod
     real = cache_mod._file_sha
     monkeypatch.setattr(cache_mod, "_file_sha", lambda p, *a: calls.append(p) or real(p, *a))
     assert folder_digest(m, memo) == d2 and calls == []  # memoised by (path, size, mtime)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reasonmed.check import problems
-from reasonmed.params import read_params
+from reasonmed.core.params import read_params
+from reasonmed.ops.check import problems
 from tests.conftest import ROOT
 
 DEFAULT = read_params(ROOT / "params.yaml")
@@ -178,12 +178,12 @@ def test_the_cli_exits_non_zero_naming_the_problem(tmp_path):
     p["route"]["bands"] = "wide"
     f = tmp_path / "params.yaml"
     f.write_text(yaml.safe_dump(p, sort_keys=False))
-    r = subprocess.run([sys.executable, "-m", "reasonmed.check", "--params", str(f)], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", "reasonmed.ops.check", "--params", str(f)], cwd=ROOT,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "route.bands" in r.stderr and "1 problem(s)" in r.stderr, r.stderr
     f.write_text("generate: [unclosed\n")
-    r = subprocess.run([sys.executable, "-m", "reasonmed.check", "--params", str(f)], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", "reasonmed.ops.check", "--params", str(f)], cwd=ROOT,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode != 0 and "not readable YAML" in r.stderr and "Traceback" not in r.stderr
 
@@ -192,7 +192,7 @@ def test_once_remembers_a_pass_only_for_the_same_bytes_and_never_a_failure(tmp_p
     """`--once` (make repro, then the generate stage) skips a check that passed for these
     params bytes, check code and variable names; an edit to either, a new variable or a
     failure checks again."""
-    import reasonmed.check as check
+    import reasonmed.ops.check as check
 
     calls = []
     answer: list[str] = []
@@ -211,7 +211,7 @@ def test_once_remembers_a_pass_only_for_the_same_bytes_and_never_a_failure(tmp_p
     monkeypatch.setenv("OPENAI_API_KEY_FOR_THIS_TEST", "x")
     check.main(["--once", "--params", str(f)])
     assert len(calls) == 4
-    import reasonmed.wiring as wiring  # an edit to any module the check runs
+    import reasonmed.core.closure as wiring  # an edit to any module the check runs
 
     monkeypatch.setattr(wiring, "files_digest", lambda paths, root=None: "edited")
     check.main(["--once", "--params", str(f)])

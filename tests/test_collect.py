@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reasonmed.benchmarks import Benchmark
-from reasonmed.params import load, read_params
-from reasonmed.records import Question, Reject, question_id
-from reasonmed.sources import load_source
+from reasonmed.core.params import load, read_params
+from reasonmed.core.records import Question, Reject, question_id
+from reasonmed.ingest.benchmarks import Benchmark
+from reasonmed.ingest.load import load_source
+from reasonmed.method.collect import Decontaminate, Dedup, EvalIndex, Params, item_words, ngrams, run
 from stages import collect
-from stages.collect import Decontaminate, Dedup, EvalIndex, Params, item_words, ngrams, run
 from tests.conftest import write_benchmarks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,8 +177,7 @@ def test_cli_writes_four_artifacts_deterministically(tmp_path, monkeypatch):
     outs, bench = [], write_benchmarks(tmp_path / "params.yaml", tmp_path / "bench")
     for n in (1, 2):
         out = tmp_path / f"out{n}"
-        collect.main(["--params", str(tmp_path / "params.yaml"), "--out", str(out),
-                      "--benchmarks", str(bench)])
+        collect.main([str(bench), str(out), "--params", str(tmp_path / "params.yaml")])
         outs.append(out)
     assert sorted(p.name for p in outs[0].iterdir()) == ["metrics.json", "questions.jsonl",
                                                           "rejects.jsonl", "report.json",
@@ -209,7 +208,7 @@ def test_cli_missing_source_file_fails_before_writing(tmp_path, monkeypatch):
     raw["collect"]["sources"][0]["path"] = "assets/nope.jsonl"
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(SystemExit, match="collect source 'sample': file not found"):
-        collect.main(["--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "out")])
+        collect.main(["data/benchmarks", str(tmp_path / "out"), "--params", str(tmp_path / "params.yaml")])
     assert not (tmp_path / "out").exists()
 
 
@@ -222,7 +221,8 @@ def test_params_missing_key_is_named(tmp_path):
 
 
 def test_stats_count_rejects_by_category_and_what_cleaning_changed():
-    from reasonmed.sources import Fields, SourceSpec, records
+    from reasonmed.ingest.mapping import records
+    from reasonmed.ingest.specs import Fields, SourceSpec
 
     spec = SourceSpec(source="s", kind="local", split="train", path="f",
                       fields=Fields(id="id", question="question", options="options",

@@ -5,10 +5,10 @@ import json
 import pytest
 import yaml
 
-from reasonmed.cost import Params, cost_row, cost_table, device_seconds
-from reasonmed.estimate import estimate, main
-from reasonmed.params import read_params
-from reasonmed.records import JsonlWriter
+from reasonmed.core.params import read_params
+from reasonmed.core.records import JsonlWriter
+from reasonmed.method.cost import Params, cost_row, cost_table, device_seconds
+from reasonmed.ops.estimate import estimate, main
 from tests.test_generate import q
 
 P = Params.model_validate(read_params("params.yaml")["cost"])

@@ -3,7 +3,7 @@ on a smaller copy)."""
 
 import json
 
-from reasonmed.params import read_params
+from reasonmed.core.params import read_params
 from tests.conftest import ROOT
 
 

@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from reasonmed import CPU_PINS
-from reasonmed import fingerprint as fp
-from reasonmed.environment import record
-from reasonmed.wiring import closure
+from reasonmed.core.closure import closure
+from reasonmed.core.environment import record
+from reasonmed.llm import fingerprint as fp
 from tests.conftest import ROOT
 
 
@@ -24,11 +24,11 @@ def fresh():
 
 
 def test_the_fingerprint_covers_the_code_that_computes_a_completion():
-    files = set(closure(fp.MODULES["hf"]))
+    files = set(closure(*fp.MODULES["hf"]))
     # the sampler, the backend, the LLM layer, the cache keys and the pins all shape it
-    assert {"reasonmed/sampling.py", "reasonmed/backends/hf.py", "reasonmed/llm.py",
-            "reasonmed/cache.py", "reasonmed/__init__.py"} <= files
-    assert {"reasonmed/tinymodels.py", "stages/models.py"} <= set(closure(fp.MODULES["build"]))
+    assert {"reasonmed/llm/sampling.py", "reasonmed/llm/backends/hf.py", "reasonmed/llm/client.py",
+            "reasonmed/llm/cache.py", "reasonmed/__init__.py"} <= files
+    assert {"reasonmed/llm/tinymodels.py", "stages/models.py"} <= set(closure(*fp.MODULES["build"]))
 
 
 def test_the_fingerprint_moves_with_a_library_version_and_a_pin(monkeypatch):
@@ -53,7 +53,7 @@ def test_the_fingerprint_moves_with_a_library_version_and_a_pin(monkeypatch):
 
 
 def test_the_fingerprint_moves_with_an_edit_of_the_code(monkeypatch):
-    from reasonmed import wiring
+    from reasonmed.core import closure as wiring
 
     base = fp.fingerprint("hf")
     monkeypatch.setattr(wiring, "files_digest", lambda paths, root=None: "edited")
@@ -63,7 +63,7 @@ def test_the_fingerprint_moves_with_an_edit_of_the_code(monkeypatch):
 
 
 def test_the_run_record_describes_the_machine_and_is_never_hashed(monkeypatch):
-    from reasonmed import environment
+    from reasonmed.core import environment
 
     rec = record()
     assert set(CPU_PINS) == set(rec["pins"]) and rec["pins_overridden"] == []
@@ -77,7 +77,7 @@ def test_the_run_record_describes_the_machine_and_is_never_hashed(monkeypatch):
 
 
 def test_doctor_prints_the_record():
-    r = subprocess.run([sys.executable, "-m", "reasonmed.fingerprint"], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", "reasonmed.llm.fingerprint"], cwd=ROOT,
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     for word in ("cpu", "pins", "MKL_CBWR=COMPATIBLE", "libraries", "compute", "torch"):

@@ -7,25 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reasonmed.answers import Huatuo
-from reasonmed.answers import extract as read_answer
-from reasonmed.benchmarks import Benchmark, stamp
-from reasonmed.bootstrap import interval, resample_means
-from reasonmed.llm import Completion
-from reasonmed.params import ModelSpec
-from reasonmed.records import Question, question_id
-from reasonmed.sources import load_source
-from stages.evaluate import (
-    Params,
-    Prediction,
-    extract,
-    main,
-    metrics_of,
-    request_for,
-    resolve_model,
-    run,
-    select,
-)
+from reasonmed.core.records import Question, question_id
+from reasonmed.ingest.benchmarks import Benchmark, stamp
+from reasonmed.ingest.load import load_source
+from reasonmed.method.accuracy import metrics_of
+from reasonmed.method.answers import extract as read_answer
+from reasonmed.method.answers_huatuo import Huatuo
+from reasonmed.method.bootstrap import interval, resample_means
+from reasonmed.method.evaluate import Params, Prediction, extract, request_for, resolve_model, run, select
+from stages.evaluate import main
+from tests.doubles import fake_llm
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTS = {"A": "gout", "B": "asthma", "C": "cystitis", "D": "pneumonia"}
@@ -124,7 +115,7 @@ def q(i: int, answer: str = "B", context: str | None = None, **meta) -> Question
 
 
 def test_prompt_is_the_training_instruction_plus_strict_suffix():
-    from stages.assemble import instruction
+    from reasonmed.method.assemble import instruction
 
     qq = q(1, context="Abstract text.")
     plain = request_for(qq, P.model_copy(update={"strict_prompt": False}), seed=3)
@@ -135,27 +126,16 @@ def test_prompt_is_the_training_instruction_plus_strict_suffix():
     assert "Abstract text.\nCase 1" in strict and "D. pneumonia" in strict
 
 
-class FakeLLM:
-    """Answers every request with a fixed text; records the requests."""
-
-    def __init__(self, text: str):
-        self.spec = ModelSpec(backend="hf", model="fake")
-        self.revision, self.text, self.requests = "r0", text, []
-
-    def generate(self, requests):
-        self.requests += requests
-        return [Completion(self.text, "stop", 10, 5) for _ in requests]
-
-
 def test_run_scores_each_item_with_stable_seeds():
     items = [("t", "t", q(1, "B")), ("t", "t", q(2, "C"))]
-    llm = FakeLLM("## Final Response\n\nThe answer is B.")
+    llm = fake_llm("## Final Response\n\nThe answer is B.", model="fake")  # every reply
     preds = list(run(items, llm, P, run_seed=1))
     assert [p.strict_correct for p in preds] == [True, False]
     assert [p.huatuo_last_correct for p in preds] == [True, False]
     assert preds[0].seed != preds[1].seed
-    assert [p.seed for p in run(items, FakeLLM(""), P, run_seed=1)] == [p.seed for p in preds]
-    assert {r.temperature for r in llm.requests} == {0.5} and llm.requests[0].max_tokens == 16
+    assert [p.seed for p in run(items, fake_llm("", model="fake"), P, run_seed=1)] == [p.seed for p in preds]
+    asked = llm.backend.requests
+    assert {r.temperature for r in asked} == {0.5} and asked[0].max_tokens == 16
 
 
 def test_resolve_model_role_or_checkpoint(tmp_path):
@@ -303,12 +283,12 @@ def test_tiny_model_end_to_end(tiny_models, tmp_path, monkeypatch):
         "  max_tokens: 12\n  n_resamples: 100\n")
     folder = tmp_path / "bench"
     for n in ("medqa", "pubmedqa", "mmlu"):
-        monkeypatch.setattr(sys, "argv", ["benchmark", "--name", n, "--params", str(params),
-                                          "--out", str(folder)])
+        monkeypatch.setattr(sys, "argv", ["benchmark", str(folder), "--name", n, "--params",
+                                          str(params)])
         benchmark.main()
     out = tmp_path / "ev"
-    argv = ["evaluate", "--model", tiny_models["agent"], "--name", "tiny", "--out", str(out),
-            "--params", str(params), "--benchmarks", str(folder)]
+    argv = ["evaluate", str(folder), str(out), "--model", tiny_models["agent"], "--name", "tiny",
+            "--params", str(params)]
     monkeypatch.setattr(sys, "argv", argv)
     main()
     preds = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
@@ -322,7 +302,7 @@ def test_tiny_model_end_to_end(tiny_models, tmp_path, monkeypatch):
     assert len(m["columns"]) == 8 and m["total"]["micro"]["n"] == 10
     for block in [*m["columns"].values(), *m["total"].values()]:
         assert block["strict_acc"] <= block["huatuo_acc"]
-    from reasonmed.stage import run_log_path
+    from reasonmed.core.stage import run_log_path
 
     assert json.loads((out / "ledger.json").read_text())[0]["requests"] == 10
     assert json.loads(run_log_path("evaluate-tiny").read_text())["model_calls"] == 10

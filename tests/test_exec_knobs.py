@@ -20,14 +20,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reasonmed.params import read_params
+from reasonmed.core.params import read_params
 from tests.conftest import ROOT, clone_like, commit, sh, smaller_default
 
 # What every exec key becomes. A key missing here fails the test: a new knob must be
 # proved too. Not here, because they change bytes and are hashed instead: the torch thread
 # count (run.threads, options.threads), an hf role's batch_size (options) and each stage's
 # requests per backend call (verify.batch_paths, generate.batch_questions, ...), which
-# decide which requests share an hf batch (reasonmed/llm.py: plan_batches).
+# decide which requests share an hf batch (reasonmed/llm/client.py: plan_batches).
 CHANGED = {
     "cache": ".cache/llm-other", "offline": False, "workers": 1, "progress_every_s": 1,
     "log_level": "DEBUG", "max_failure_rate": 0.5,
@@ -144,9 +144,9 @@ def test_one_knob_group_cold_writes_the_same_bytes(default_repo, tmp_path_factor
 
 @pytest.mark.slow
 def test_worker_count_never_changes_a_built_model(tmp_path):
-    from reasonmed.params import ModelSpec
-    from reasonmed.tinymodels import Params
-    from stages import models
+    from reasonmed.core.params import ModelSpec
+    from reasonmed.llm import build
+    from reasonmed.llm.tinymodels import Params
 
     corpus = (ROOT / "assets/corpus.txt").read_text(encoding="utf-8")[:20000]
     p = Params(corpus="assets/corpus.txt", vocab_size=512, pretrain_steps=4, contract_steps=4,
@@ -158,6 +158,6 @@ def test_worker_count_never_changes_a_built_model(tmp_path):
     folders = {}
     for workers in (1, 2):
         dests = {r: tmp_path / f"w{workers}" / r for r in specs}
-        models.run(specs, p, corpus, "", prompts, dests, workers=workers)
+        build.run(specs, p, corpus, "", prompts, dests, workers=workers)
         folders[workers] = {r: {f.name: f.read_bytes() for f in d.iterdir()} for r, d in dests.items()}
     assert folders[1] == folders[2]

@@ -1,4 +1,4 @@
-"""The data explorer (stages/explore.py, reasonmed/explorer.py): its data shards from a tiny,
+"""The data explorer (stages/explore.py, reasonmed/report/{explorer,site}.py): its data shards from a tiny,
 consistent set of artifacts written here with the real record types, and the site itself in
 a real headless Chromium, opened offline from file:// (slow; skipped without Chromium,
 failing under CI=true). REASONMED_SCREENSHOT=reports/explorer-screenshot.png saves a
@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reasonmed import explorer
-from reasonmed.records import (
+from reasonmed.core.records import (
     Chosen,
     CoTPath,
     JsonlWriter,
@@ -27,6 +26,8 @@ from reasonmed.records import (
     Verdict,
     read_jsonl,
 )
+from reasonmed.report import explorer
+from reasonmed.report.site import write_site
 from stages import explore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,9 +172,9 @@ def parse_js(text: str) -> tuple[str, int, object]:
 
 def site_files(data: Path, stack: contextlib.ExitStack, **over):
     """The stage's run() over the artifacts under `data` (files stay open on `stack`)."""
-    streams, missing = explore.open_streams(data, stack)
+    streams, missing = explorer.open_streams(data, stack)
     questions = streams.pop("questions")
-    return explore.run(questions, streams, explore.Params(**{**PARAMS, **over}), missing)
+    return explorer.run(questions, streams, explorer.Params(**{**PARAMS, **over}), missing)
 
 
 def build(data: Path, **over) -> dict[str, tuple]:
@@ -288,9 +289,9 @@ def test_stage_writes_the_same_bytes_twice_and_lists_missing_artifacts(data, tmp
 
 
 def test_params_section_rejects_unknown_keys(tmp_path):
-    from reasonmed.params import load
+    from reasonmed.core.params import load
     with pytest.raises(SystemExit, match="questions_per_shards"):
-        load("explore", explore.Params, write_params(tmp_path / "p.yaml", questions_per_shards=3))
+        load("explore", explorer.Params, write_params(tmp_path / "p.yaml", questions_per_shards=3))
 
 
 def test_fixture_records_are_what_the_pipeline_reads(data):
@@ -349,7 +350,7 @@ def browser(data, tmp_path_factory):
     exe = chromium()
     site = tmp_path_factory.mktemp("site") / "explorer"
     with contextlib.ExitStack() as stack:
-        explorer.write_site(site_files(data, stack), site)
+        write_site(site_files(data, stack), site)
     with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
         ctx = pw.chromium.launch_persistent_context(
             profile, executable_path=exe, headless=True, args=LAUNCH_ARGS, offline=True,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from reasonmed.external import External, Item, output_of, read
-from reasonmed.records import Reject
+from reasonmed.core.records import Reject
+from reasonmed.ingest.external import External, Item, output_of, read
 from stages import external
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,18 +66,16 @@ def test_stage_writes_rows_rejects_stats_and_refuses_an_empty_mapping(tmp_path, 
                       f"fields: {{question: Question, answer: Response}}}}\n")
     out = tmp_path / "out"
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "argv", ["external", "--name", "ds", "--params", str(params),
-                                      "--out", str(out)])
+    monkeypatch.setattr(sys, "argv", ["external", str(out), "--name", "ds", "--params", str(params)])
     external.main()
     assert len((out / "ds.jsonl").read_text().splitlines()) == 1
     (rej,) = [json.loads(x) for x in (out / "ds.rejects.jsonl").read_text().splitlines()]
     assert (rej["record"], rej["field"]) == ("1", "question")
     assert json.loads((out / "ds.stats.json").read_text())["rejected"] == 1
-    monkeypatch.setattr(sys, "argv", ["external", "--name", "wrong", "--params", str(params),
-                                      "--out", str(out)])
+    monkeypatch.setattr(sys, "argv", ["external", str(out), "--name", "wrong", "--params", str(params)])
     with pytest.raises(SystemExit, match="no usable record.*fields"):
         external.main()
-    monkeypatch.setattr(sys, "argv", ["external", "--name", "dss", "--params", str(params)])
+    monkeypatch.setattr(sys, "argv", ["external", str(out), "--name", "dss", "--params", str(params)])
     with pytest.raises(SystemExit, match="did you mean"):
         external.main()
 

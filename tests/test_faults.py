@@ -10,10 +10,11 @@ import time
 
 import pytest
 
-from reasonmed.backends.openai_api import OpenAIBackend
-from reasonmed.cache import Cache
-from reasonmed.llm import LLM, FatalBackendError, Request
-from reasonmed.params import ModelSpec, RunParams
+from reasonmed.core.params import ModelSpec, RunParams
+from reasonmed.llm.backends.openai_api import OpenAIBackend
+from reasonmed.llm.cache import Cache
+from reasonmed.llm.client import LLM
+from reasonmed.llm.types import FatalBackendError, Request
 from tests.fault_server import serve
 
 EXEC = {"max_retries": 4, "timeout_s": 1.0, "backoff_base_s": 0.01, "backoff_max_s": 0.05,

@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from reasonmed.answers import extract
-from reasonmed.generation import Params, path_id, requests_for
-from reasonmed.reasoning import split_reasoning
-from reasonmed.records import CoTPath, JsonlWriter, Question, question_id
-from reasonmed.seeds import path_seed
-from stages.generate import gather, run, shard_of
+from reasonmed.core.reasoning import split_reasoning
+from reasonmed.core.records import CoTPath, JsonlWriter, Question, question_id
+from reasonmed.core.seeds import path_seed
+from reasonmed.method.answers import extract
+from reasonmed.method.generation import Params, path_id, requests_for, run, shard_of
+from reasonmed.ops.fanout import gather
 
 P = Params(agents=["a1", "a2"], temperatures=[0.7, 0.9, 1.0], top_p=0.9, max_tokens=16,
            prompt="stages/prompts/generate.md")
@@ -115,8 +115,8 @@ def test_gather_orders_by_question_then_agent(tmp_path):
 
 @pytest.mark.slow
 def test_real_tiny_agent_generates_nine_paths(tiny_models, tmp_path):
-    from reasonmed.llm import LLM
-    from reasonmed.params import ModelSpec, RunParams
+    from reasonmed.core.params import ModelSpec, RunParams
+    from reasonmed.llm.client import LLM
     spec = ModelSpec(backend="hf", model=tiny_models["agent"])
     llm = LLM("agent", spec, RunParams(cache=str(tmp_path / "c.sqlite")), stage="generate")
     p = Params(**{**P.model_dump(), "agents": ["agent"], "samples_per_temperature": 3})
@@ -132,7 +132,7 @@ def test_real_tiny_agent_generates_nine_paths(tiny_models, tmp_path):
 def test_a_shard_that_is_not_its_jobs_bytes_is_dropped(tmp_path, monkeypatch):
     # the shard job seals its file (sha256 beside it); an edited, torn or unsealed shard is
     # deleted before Snakemake runs, so it is regenerated instead of gathered
-    from reasonmed import fanout
+    from reasonmed.ops import fanout
 
     monkeypatch.chdir(tmp_path)
     params = {"generate": {"agents": ["a"], "prompt": "p.md"}, "run": {"seed": 1, "threads": 1},

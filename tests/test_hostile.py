@@ -94,9 +94,8 @@ def _src(name, path, **kw):
 
 def _collect(tmp_path, params):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "stages.collect", "--params", str(params),
-                           "--out", str(tmp_path / "out"), "--benchmarks",
-                           str(tmp_path / "benchmarks")], cwd=tmp_path, env=env,
+    return subprocess.run([sys.executable, "-m", "stages.collect", str(tmp_path / "benchmarks"),
+                           str(tmp_path / "out"), "--params", str(params)], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600)
 
 
@@ -115,9 +114,8 @@ def test_a_source_whose_every_record_is_rejected_stops_collect(tmp_path, monkeyp
     assert not (tmp_path / "out" / "questions.jsonl").exists()  # nothing half-written
     # allowed: collect runs, and the good source's record is kept
     monkeypatch.chdir(tmp_path)
-    collect.main(["--params", str(_params(tmp_path, [_src("good_src", good),
-                                                     _src("all_bad", bad, allow_empty=True)])),
-                  "--out", str(tmp_path / "out"), "--benchmarks", str(tmp_path / "benchmarks")])
+    collect.main([str(tmp_path / "benchmarks"), str(tmp_path / "out"), "--params",
+                  str(_params(tmp_path, [_src("good_src", good), _src("all_bad", bad, allow_empty=True)]))])
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     assert stats["sources"]["all_bad"]["rejected"] == 6 and stats["total"]["kept"] == 1
     assert stats["reject_reasons"]["all_bad"] == {"json: json": 1, "options: options_gap": 5}
@@ -130,9 +128,9 @@ def test_an_empty_file_or_eval_set_without_valid_records_stops_collect(tmp_path,
     good = tmp_path / "good.jsonl"
     good.write_text(json.dumps({"id": "g1", "question": "Q?", "options": ["x", "y"],
                                 "answer": "A"}) + "\n")
-    out = ["--out", str(tmp_path / "out"), "--benchmarks", str(tmp_path / "benchmarks")]
+    folders = [str(tmp_path / "benchmarks"), str(tmp_path / "out")]
     with pytest.raises(SystemExit, match="collect source 'nothing'.*holds no records"):
-        collect.main(["--params", str(_params(tmp_path, [_src("nothing", empty)])), *out])
+        collect.main([*folders, "--params", str(_params(tmp_path, [_src("nothing", empty)]))])
     assert not any((tmp_path / "out").glob("*.jsonl"))  # nothing renamed into place
     # a benchmark without a valid record stops its own stage, by name
     evals = tmp_path / "eval.csv"

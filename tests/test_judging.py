@@ -22,10 +22,17 @@ from decimal import Decimal
 
 import pytest
 
-from reasonmed.judging import MAX_REPLY_CHARS, ParseError, judge_scores, parse_score, scan, score_schema
-from reasonmed.llm import Request
-from reasonmed.verification import parse_verdict, verdict_schema
-from tests.doubles import ScriptedLLM
+from reasonmed.llm.types import Request
+from reasonmed.method.judging import (
+    MAX_REPLY_CHARS,
+    ParseError,
+    judge_scores,
+    parse_score,
+    scan,
+    score_schema,
+)
+from reasonmed.method.verification import parse_verdict, verdict_schema
+from tests.doubles import fake_llm
 
 REASON_MAX, JUST_MAX = 300, 200
 RANK, SCORE = range(0, 6), range(1, 11)
@@ -466,19 +473,19 @@ def test_judge_scores_checks_the_length_the_request_sent():
         return Request.chat(None, item, seed=attempt, sample=attempt,
                             schema=score_schema(RANK, 100 if item == "short" else 200))
 
-    short, roomy = judge_scores(["short", "roomy"], request, ScriptedLLM(lambda r: long), RANK, 2)
+    short, roomy = judge_scores(["short", "roomy"], request, fake_llm(lambda r: long), RANK, 2)
     assert short.value is None and "over maxLength 100" in short.errors[-1] and short.attempts == 2
     assert roomy.value == 3 and roomy.attempts == 1
 
 
 def test_verify_checks_the_reason_length_it_sent():
-    from reasonmed.verification import Params, verify_cots
+    from reasonmed.method.verification import Params, verify_cots
     from tests.test_generate import q
 
     p = Params(model="judge", temperature=1.0, top_p=0.95, max_tokens=64, max_attempts=2,
                prompt="stages/prompts/verify.md", reason_max_chars=10)
     replies = iter([V(reason="r" * 11), V(reason="r" * 10)])
-    [j] = verify_cots([(q(1), "cot", 7)], ScriptedLLM(lambda r: next(replies)), p)
+    [j] = verify_cots([(q(1), "cot", 7)], fake_llm(lambda r: next(replies)), p)
     assert (j.value, j.note, j.attempts) == ("Correct", "r" * 10, 2) and "maxLength 10" in j.errors[0]
 
 
@@ -493,7 +500,7 @@ def _walk(schema: dict):
 
 
 def test_strict_schema_is_the_openai_subset():
-    from reasonmed.backends.openai_api import STRICT_KEYWORDS, strict_schema
+    from reasonmed.llm.backends.openai_api import STRICT_KEYWORDS, strict_schema
 
     for full in (verdict_schema(300), score_schema(RANK, 200), score_schema(SCORE, 50), {
             "type": "object", "title": "T", "properties": {
@@ -523,8 +530,8 @@ def test_strict_schema_is_the_openai_subset():
 ])
 def test_response_format_sends_the_subset_to_openai_and_azure(options, stripped, monkeypatch):
     pytest.importorskip("openai")
-    from reasonmed.backends.openai_api import OpenAIBackend, strict_schema
-    from reasonmed.params import ModelSpec, RunParams
+    from reasonmed.core.params import ModelSpec, RunParams
+    from reasonmed.llm.backends.openai_api import OpenAIBackend, strict_schema
 
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     b = OpenAIBackend(ModelSpec(backend="openai", model="m", options=options), RunParams(), {})

@@ -5,7 +5,7 @@ For generate and verify, three signals (SIGKILL of the worker, SIGKILL of the wh
 tree, SIGINT to the tree as Ctrl-C sends it) at three points each: before the first batch
 is committed, mid-run (a batch generated but not committed), and with every request
 answered but the output not yet renamed into place. The process is held at the point by
-reasonmed/faults.py, so each kill lands exactly there. Afterwards: no lock to remove, no
+reasonmed/core/faults.py, so each kill lands exactly there. Afterwards: no lock to remove, no
 incomplete-file error, no stray temp file, and every output md5 equals the reference run's.
 
 A small copy of the default keeps this inside the CI budget: 6 questions, 2 agents x 1 shard,
@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reasonmed.params import read_params
+from reasonmed.core.params import read_params
 from tests.conftest import clone_like, upstream
 
 BIN = Path(sys.executable).parent

@@ -2,37 +2,34 @@
 
 import pytest
 
-from reasonmed.cache import request_key
-from reasonmed.llm import LLM, Completion, Ledger, Request, plan_batches
-from reasonmed.params import ModelSpec, RunParams
+from reasonmed.core.params import ModelSpec, RunParams
+from reasonmed.llm.backends.fake import FakeBackend
+from reasonmed.llm.batching import plan_batches
+from reasonmed.llm.cache import request_key
+from reasonmed.llm.client import LLM, Ledger
+from reasonmed.llm.types import Completion, Request
 
 REV = "0123456789abcdef0123456789abcdef01234567"
-# The generic mechanics (keys, reruns, resume, failures) on a backend that batches on its
-# own side, with per-request keys; the hf backend's planned, batch-keyed path is tested
-# below (test_a_completion_is_keyed_on_its_batch_...).
-SPEC = ModelSpec(backend="vllm", model="fake/model", revision=REV)
+# The generic mechanics (keys, reruns, resume, failures) on the fake backend, which batches
+# on its own side, with per-request keys; the hf backend's planned, batch-keyed path is
+# tested below (test_a_completion_is_keyed_on_its_batch_...).
+SPEC = ModelSpec(backend="fake", model="fake/model", revision=REV)
 
 
-class CountingBackend:
-    """Test double: echoes the prompt in batches of `batch`; can die after `die_after`."""
+def counting(die_after=None, fail=(), batch=2):
+    """The fake backend echoing the prompt, committed in batches of `batch`; it dies (a kill)
+    after `die_after` replies and fails the prompts in `fail`. `.calls`: replies computed."""
+    fail = set(fail)
 
-    def __init__(self, die_after=None, fail=(), batch=2):
-        self.calls, self.die_after, self.fail, self.batch = 0, die_after, set(fail), batch
+    def reply(req):
+        if die_after is not None and backend.calls >= die_after:
+            raise KeyboardInterrupt("killed")
+        text = req.messages[-1][1]
+        return (Completion("", "error", 0, 0, error="boom") if text in fail
+                else Completion(f"echo {text}", "stop", 3, 2))
 
-    def generate(self, requests, on_done):
-        for b in range(0, len(requests), self.batch):
-            done = []
-            for i in range(b, min(b + self.batch, len(requests))):
-                if self.die_after is not None and self.calls >= self.die_after:
-                    raise KeyboardInterrupt("killed")
-                self.calls += 1
-                text = requests[i].messages[-1][1]
-                done.append((i, Completion("", "error", 0, 0, error="boom") if text in self.fail
-                             else Completion(f"echo {text}", "stop", 3, 2)))
-            on_done(done)
-
-    def close(self):
-        pass
+    backend = FakeBackend(SPEC, exec_opts={"batch_size": batch}, reply=reply)
+    return backend
 
 
 def make(tmp_path, backend, **exec_kw):
@@ -45,18 +42,18 @@ def reqs(n):
 
 
 def test_rerun_makes_zero_calls_and_loads_no_model(tmp_path):
-    b = CountingBackend()
+    b = counting()
     out1 = make(tmp_path, b).generate(reqs(5))
     loaded = []
     llm2 = LLM("role", SPEC, RunParams(cache=str(tmp_path / "c")), stage="t",
-               backend_factory=lambda s, r, e: loaded.append(1) or CountingBackend())
+               backend_factory=lambda s, r, e: loaded.append(1) or counting())
     out2 = llm2.generate(reqs(5))
     assert b.calls == 5 and loaded == []
     assert [c.text for c in out1] == [c.text for c in out2] and all(c.cached for c in out2)
     [run_row] = llm2.ledger.run_list()
     assert run_row["model_calls"] == 0 and run_row["cache_hits"] == 5
     # The ledger artifact holds no execution facts: a warm rerun writes the same bytes.
-    cold = make(tmp_path / "cold", CountingBackend())
+    cold = make(tmp_path / "cold", counting())
     cold.generate(reqs(5))
     assert cold.ledger.to_list() == llm2.ledger.to_list()
     assert "model_calls" not in llm2.ledger.to_list()[0]
@@ -64,8 +61,8 @@ def test_rerun_makes_zero_calls_and_loads_no_model(tmp_path):
 
 def test_killed_run_resumes_whole_batches_without_reasking(tmp_path):
     with pytest.raises(KeyboardInterrupt):
-        make(tmp_path, CountingBackend(die_after=3)).generate(reqs(5))
-    b = CountingBackend()
+        make(tmp_path, counting(die_after=3)).generate(reqs(5))
+    b = counting()
     out = make(tmp_path, b).generate(reqs(5))
     # The first batch (2) was committed; the interrupted batch's one finished completion
     # was not, so the resumed run asks whole batches again.
@@ -73,9 +70,9 @@ def test_killed_run_resumes_whole_batches_without_reasking(tmp_path):
 
 
 def test_errors_are_returned_not_cached(tmp_path):
-    out = make(tmp_path, CountingBackend(fail={"q1"})).generate(reqs(3))
+    out = make(tmp_path, counting(fail={"q1"})).generate(reqs(3))
     assert [c.finish_reason for c in out] == ["stop", "error", "stop"]
-    b = CountingBackend()
+    b = counting()
     make(tmp_path, b).generate(reqs(3))
     assert b.calls == 1  # only the failed one is asked again
 
@@ -100,9 +97,9 @@ def test_cache_key_covers_shaping_options_and_not_execution_knobs(tmp_path):
     bf16 = SPEC.model_copy(update={"options": {"dtype": "bfloat16"}})
     assert request_key(SPEC, REV, base, "c") != request_key(bf16, REV, base, "c")
     # exec.roles (concurrency, timeouts) never reaches a key: the same request hits the cache.
-    b = CountingBackend()
+    b = counting()
     make(tmp_path, b, roles={"role": {"max_concurrency": 4}}).generate(reqs(3))
-    b2 = CountingBackend()
+    b2 = counting()
     make(tmp_path, b2, roles={"role": {"max_concurrency": 64}}).generate(reqs(3))
     assert b.calls == 3 and b2.calls == 0
 
@@ -118,7 +115,7 @@ def test_ledger_merge_sums_shards():
 def test_hf_backend_batches_and_constrains_json(tiny_models, tmp_path):
     import json
 
-    from reasonmed.verification import verdict_schema
+    from reasonmed.method.verification import verdict_schema
     spec = ModelSpec(backend="hf", model=tiny_models["judge"], options={"batch_size": 4})
     run = RunParams(cache=str(tmp_path / "c"))
     llm = LLM("judge", spec, run, stage="t")
@@ -136,8 +133,8 @@ def test_hf_backend_batches_and_constrains_json(tiny_models, tmp_path):
 def test_hf_output_is_a_function_of_the_request_and_its_planned_batch(tiny_models, schema):
     """The hf backend computes the batches plan_batches makes, and the same batch gives the
     same bytes whether it arrives alone (as the LLM layer sends it) or in a larger call."""
-    from reasonmed.backends.hf import HFBackend
-    from reasonmed.verification import verdict_schema
+    from reasonmed.llm.backends.hf import HFBackend
+    from reasonmed.method.verification import verdict_schema
 
     sch = verdict_schema(60) if schema else None
     reqs_ = [Request.chat(None, "A 30-year-old with fever. " * (1 + i % 5) + f"case {i}",
@@ -173,7 +170,7 @@ def test_the_cli_samples_anew_unless_seeded(tiny_models, tmp_path, capsys):
 
     import yaml
 
-    from reasonmed import llm as cli
+    from reasonmed.llm import client as cli
 
     params = {"run": {"seed": 1}, "exec": {"cache": str(tmp_path / "cache")},
               "models": {"agent": {"backend": "hf", "model": tiny_models["agent"]}}}
@@ -195,13 +192,14 @@ def test_the_cli_samples_anew_unless_seeded(tiny_models, tmp_path, capsys):
 
 class CompanyBackend:
     """A fake local backend whose text depends on each row's batch-mates, as float kernels'
-    last bits do: the converse case the batch-keyed cache exists for."""
+    last bits do: the converse case the batch-keyed cache exists for (the library's fake
+    backend answers each request on its own, by design, so it cannot stand in here)."""
 
     def __init__(self):
         self.batches = []
 
     def generate(self, requests, on_done):
-        from reasonmed.llm import plan_batches
+        from reasonmed.llm.batching import plan_batches
 
         for b in plan_batches(requests, 4):
             self.batches.append(len(b))
@@ -214,7 +212,7 @@ class CompanyBackend:
 
 
 def test_plan_batches_groups_sorts_and_cuts():
-    from reasonmed.llm import plan_batches
+    from reasonmed.llm.batching import plan_batches
 
     rs = [Request.chat(None, "x" * n, max_tokens=m, seed=n) for n, m in
           [(5, 8), (1, 8), (9, 16), (3, 8), (2, 16), (7, 8)]]

@@ -26,11 +26,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from reasonmed.backends.openai_api import OpenAIBackend, retry_after_s
-from reasonmed.cache import Cache
-from reasonmed.llm import LLM, Completion, FatalBackendError, Request
-from reasonmed.params import ModelSpec, RunParams
-from reasonmed.verification import verdict_schema
+from reasonmed.core.params import ModelSpec, RunParams
+from reasonmed.llm.backends.openai_api import OpenAIBackend, retry_after_s
+from reasonmed.llm.cache import Cache
+from reasonmed.llm.client import LLM
+from reasonmed.llm.types import Completion, FatalBackendError, Request
+from reasonmed.method.verification import verdict_schema
 
 SECRET = "sk-test-SECRET-0123456789abcdef"
 VERDICT = verdict_schema(200)  # the verifier's own schema
@@ -149,7 +150,7 @@ EXEC = {"api_key_env": "RM_TEST_KEY", "max_retries": 3, "timeout_s": 5,
 
 def split(opts: dict) -> tuple[dict, dict]:
     """(shaping options, exec options): the backend's own split."""
-    from reasonmed.backends.openai_api import EXEC as EXEC_KEYS
+    from reasonmed.llm.backends.openai_api import EXEC as EXEC_KEYS
     return ({k: v for k, v in opts.items() if k not in EXEC_KEYS},
             {k: v for k, v in opts.items() if k in EXEC_KEYS})
 

@@ -4,10 +4,10 @@ from collections import Counter
 
 import pytest
 
-from reasonmed.rewriting import tally
-from stages.optimize import Params, pick_source, run
+from reasonmed.method.optimize import Params, pick_source, run
+from reasonmed.method.rewriting import tally
 from tests.test_generate import _path, q
-from tests.test_refine import VP, FakeLLM, judge_by_cot, route_of, user_of
+from tests.test_refine import VP, judge_by_cot, route_of, scripted, user_of
 
 P = Params(model="optimizer", temperature=1.0, top_p=1.0, max_tokens=32,
            prompt="stages/prompts/optimize.md")
@@ -37,7 +37,7 @@ def optimize(reply, p=P):
     joined = [(q1, paths_of(q1), [difficult(q1, ["Error", "Correct", "Error", "Error"])]),
               (q2, paths_of(q2), [route_of(q2, ["Correct"] * 4)]),  # medium: not this stage's
               (q3, paths_of(q3), [difficult(q3, ["Error"] * 4)])]
-    writer, judge = FakeLLM("models/optimizer", reply), FakeLLM("models/verifier", judge_by_cot)
+    writer, judge = scripted("models/optimizer", reply), scripted("models/verifier", judge_by_cot)
     counts = Counter()
     out = list(run(joined, writer, judge, VP, p, run_seed=7, counts=counts))
     for c in out:
@@ -52,7 +52,7 @@ def test_n_new_cots_per_difficult_question_with_own_seeds():
                                    f"{src3}/optimized0", f"{src3}/optimized1"]
     assert all(c.origin == "optimized" and c.tier == "difficult" and c.kept for c in out)
     assert [c.rank for c in out] == [0, 1, 0, 1] and out[0].model == "models/optimizer"
-    reqs = writer.batches[0]
+    reqs = writer.backend.batches[0]
     assert [r.sample for r in reqs] == [0, 1, 0, 1] and len({r.seed for r in reqs}) == 4
     assert out[0].history[0] == {"step": "source", "path_id": src1, "agent": "a1", "model": "m",
                                  "temperature": 0.7, "verdict": "Correct",

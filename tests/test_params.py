@@ -4,7 +4,7 @@
 def test_read_params_sees_every_edit_and_hands_out_copies(tmp_path):
     """read_params is memoised by the file's bytes: an edit (even one of the same size) is
     read again, and a caller mutating its dict never changes what the next caller gets."""
-    from reasonmed.params import read_params
+    from reasonmed.core.params import read_params
 
     f = tmp_path / "params.yaml"
     f.write_text("run: {seed: 1}\nsft: {config: {save_strategy: no}}\n")

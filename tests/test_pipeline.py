@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from reasonmed.params import read_params
+from reasonmed.core.params import read_params
 from tests.conftest import ROOT, sh
 
 
@@ -125,8 +125,8 @@ def test_the_trl_export_trains_as_is(repo, tmp_path):
     from datasets import load_dataset
     from trl import SFTConfig, SFTTrainer
 
-    from reasonmed.conversation import Row, to_conversation
-    from reasonmed.records import read_jsonl
+    from reasonmed.core.conversation import Row, to_conversation
+    from reasonmed.core.records import read_jsonl
 
     dst, _ = repo
     for variant in ("reasonmed", "cotmed", "responsemed"):

@@ -14,22 +14,22 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reasonmed.backends import hf, openai_api, vllm_engine
-from reasonmed.params import ModelSpec, load_run, read_params
-from reasonmed.params import load as load_section
+from reasonmed.core.params import ModelSpec, load_run, read_params
+from reasonmed.core.params import load as load_section
+from reasonmed.llm.backends import hf, openai_api, vllm_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ["params.yaml", "configs/paper.yaml", "configs/api.yaml"]
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 # Sections that are not a DVC stage of the same name, and the class that reads each.
-OWNERS = {"run": None, "exec": None, "models_build": "stages.models", "cost": "reasonmed.cost"}
+OWNERS = {"run": None, "exec": None, "models_build": "stages.models", "cost": "reasonmed.method.cost"}
 # Sections of named entries, one foreach stage each: the class one entry validates with.
-ENTRIES = {"benchmarks": ("reasonmed.benchmarks", "Benchmark"),
-           "external": ("reasonmed.external", "External")}
+ENTRIES = {"benchmarks": ("reasonmed.ingest.benchmarks", "Benchmark"),
+           "external": ("reasonmed.ingest.external", "External")}
 # Dicts whose keys are free (passed through one-for-one, or keyed by name).
 FREE = {"models", "sft.config", "sft.lora", "evaluate.backend_options", "cost.api_prices",
         "exec.roles", "benchmarks", "external", "evaluate.models"}
-PAPER_QUESTIONS = 194_925  # METHOD.md section 2
+PAPER_QUESTIONS = 194_925  # docs/method.md section 2
 
 
 def load(profile: str) -> dict:
@@ -201,7 +201,7 @@ def test_api_profile_serves_every_llm_role_over_openai():
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_sft_config_is_a_valid_sftconfig(profile, tmp_path):
-    from stages import sft
+    from reasonmed.method import sft
 
     cfg = load(profile)["sft"]["config"]
     sft.make_config(sft.config_kwargs(cfg, str(tmp_path), seed=0, has_cuda=False))
@@ -210,12 +210,12 @@ def test_sft_config_is_a_valid_sftconfig(profile, tmp_path):
 @pytest.fixture
 def no_models_no_network(monkeypatch):
     """Fail loudly if anything builds a backend or opens a socket."""
-    import reasonmed.llm
+    import reasonmed.llm.client
 
     def refuse(*a, **k):
         raise AssertionError("the cost estimate must not touch a model or the network")
 
-    monkeypatch.setattr(reasonmed.llm, "make_backend", refuse)
+    monkeypatch.setattr(reasonmed.llm.client, "make_backend", refuse)
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
 
@@ -224,9 +224,9 @@ def no_models_no_network(monkeypatch):
 def sample_questions(tmp_path_factory) -> str:
     """assets/questions_sample.jsonl as collected `Question` records (what `estimate` reads),
     through the default's own source spec: the raw file is not in the Question schema."""
-    from reasonmed.records import JsonlWriter, Question
-    from reasonmed.sources import load_source
-    from stages.collect import Params
+    from reasonmed.core.records import JsonlWriter, Question
+    from reasonmed.ingest.load import load_source
+    from reasonmed.method.collect import Params
 
     spec = Params.model_validate(load("params.yaml")["collect"]).sources[0]
     f = tmp_path_factory.mktemp("collect") / "questions.jsonl"
@@ -238,7 +238,7 @@ def sample_questions(tmp_path_factory) -> str:
 @pytest.mark.parametrize("profile", PROFILES)
 def test_cost_estimate_runs_without_models(profile, sample_questions, no_models_no_network,
                                            capsys):
-    from reasonmed import estimate
+    from reasonmed.ops import estimate
 
     estimate.main(["--params", profile, "--questions", sample_questions,
                "--scale-to", str(PAPER_QUESTIONS)])
@@ -254,7 +254,7 @@ def test_cost_estimate_runs_without_models(profile, sample_questions, no_models_
     assert "| **total** |" in out
     if profile == "configs/paper.yaml":
         with capsys.disabled():  # the paper-scale estimate, visible in the test log
-            print(f"\n\npython -m reasonmed.estimate --params {profile} --questions "
+            print(f"\n\npython -m reasonmed.ops.estimate --params {profile} --questions "
                   f"<collected assets/questions_sample.jsonl> --scale-to {PAPER_QUESTIONS}\n")
             print(out)
 
@@ -283,7 +283,7 @@ def test_dvc_set_param_changes_one_line_and_keeps_the_profile_valid(profile, ove
     load_run(f)
     for section in ("generate", "route", "refine", "assemble", "sft"):
         load_section(section, params_class(section), f)
-    from stages import sft
+    from reasonmed.method import sft
 
     sft.make_config(sft.config_kwargs(read_params(f)["sft"]["config"], str(tmp_path), 0, False))
 

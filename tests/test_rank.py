@@ -5,12 +5,12 @@ from decimal import Decimal
 
 import pytest
 
-from reasonmed.judging import ParseError, as_int, json_objects, judge_scores, parse_score
-from reasonmed.llm import Completion, Request
-from reasonmed.params import ModelSpec
-from reasonmed.records import Route
-from stages.rank import Params, Tally, join, request_for, run, select_top
-from tests.doubles import ScriptedLLM
+from reasonmed.core.params import ModelSpec
+from reasonmed.core.records import Route
+from reasonmed.llm.types import Completion, Request
+from reasonmed.method.judging import ParseError, as_int, json_objects, judge_scores, parse_score
+from reasonmed.method.rank import Params, Tally, join, request_for, run, select_top
+from tests.doubles import fake_llm
 from tests.test_generate import _path, q
 
 P = Params(model="judge", temperature=0.7, top_p=0.95, max_tokens=64, max_attempts=3,
@@ -170,7 +170,7 @@ def test_run_scores_correct_paths_and_keeps_top_k():
             return "not json"
         return json.dumps({"score": want[x.id], "justification": "j"})
 
-    llm = ScriptedLLM(replies)
+    llm = fake_llm(replies)
     out = list(run(iter(t), llm, P, run_seed=7))
     assert [x.question_id for x in out] == [qq.id for qq, _, _ in t]
     easy, diff, med = out
@@ -189,7 +189,7 @@ def test_run_scores_correct_paths_and_keeps_top_k():
     [s] = med.scores
     assert s.score == 2 and s.attempts == 2 and s.prompt_tokens == 20
     assert [c.tier for c in med.chosen] == ["medium"]
-    assert llm.seen == [4, 1]  # one batch of every scorable path, then the one retry
+    assert llm.backend.seen == [4, 1]  # one batch of every scorable path, then the one retry
 
     tally = Tally(k=2)
     for x in out:
@@ -210,30 +210,27 @@ def test_never_parsed_is_none_and_ranked_last():
         x = next(x for x in p1 if request_for(t[0][0], x, P, 1, req.sample).seed == req.seed)
         return "{" if x is p1[0] else '{"score": 0, "justification": "bad"}'
 
-    [easy] = run(t, ScriptedLLM(replies), P, run_seed=1)
+    [easy] = run(t, fake_llm(replies), P, run_seed=1)
     s0 = easy.scores[0]
     assert (s0.score, s0.parsed, s0.attempts) == (None, False, 3) and "truncated" in s0.error
     assert [c.source_path_id for c in easy.chosen] == [p1[2].id, p1[3].id]  # 0s beat None
     p = Params(**{**P.model_dump(), "unparsed": "exclude", "k": 3})
-    [easy] = run(t, ScriptedLLM(replies), p, run_seed=1)
+    [easy] = run(t, fake_llm(replies), p, run_seed=1)
     assert [c.source_path_id for c in easy.chosen] == [p1[2].id, p1[3].id]
 
 
 def test_a_failed_request_is_a_failure_not_a_parse_error_and_is_not_reasked():
-    seen = []
+    def flaky(r):
+        return (Completion("", "error", 0, 0, error="boom") if r.sample == 0 else
+                Completion('{"score": 1}', "stop", 3, 2))
 
-    class Flaky(ScriptedLLM):
-        def generate(self, requests):
-            seen.extend((r.seed, r.sample) for r in requests)
-            return [Completion("", "error", 0, 0, error="boom") if r.sample == 0 else
-                    Completion('{"score": 1}', "stop", 3, 2) for r in requests]
-
+    llm = fake_llm(flaky)
     [s] = judge_scores(["x"], lambda it, a: Request.chat(None, it, seed=100 + a, sample=a),
-                       Flaky(None), SIX, 3)
+                       llm, SIX, 3)
     # Re-asking under the next attempt's seed would make the outcome depend on the fault:
     # the item ends failed (the stage records it; the next run asks the same request).
     assert s.value is None and s.errors == [] and s.failure.error == "boom"
-    assert seen == [(100, 0)]
+    assert [(r.seed, r.sample) for r in llm.backend.requests] == [(100, 0)]
 
 
 def test_join_checks_order():
@@ -259,8 +256,8 @@ def test_prompt_shows_gold_and_schema_is_an_enum():
 
 @pytest.mark.slow
 def test_real_tiny_ranker(tiny_models, tmp_path):
-    from reasonmed.llm import LLM
-    from reasonmed.params import RunParams
+    from reasonmed.core.params import RunParams
+    from reasonmed.llm.client import LLM
     spec = ModelSpec(backend="hf", model=tiny_models["judge"])
     llm = LLM("ranker", spec, RunParams(cache=str(tmp_path / "c.sqlite")), stage="rank")
     p = Params(**{**P.model_dump(), "max_tokens": 48, "justification_max_chars": 40})

@@ -5,13 +5,13 @@ from collections import Counter
 
 import pytest
 
-from reasonmed import verification as verify
-from reasonmed.llm import Completion
-from reasonmed.params import ModelSpec
-from reasonmed.records import Chosen, Route
-from reasonmed.rewriting import select_reasons, tally
-from reasonmed.streams import join_by_question
-from stages.refine import Params, run
+from reasonmed.core.params import ModelSpec
+from reasonmed.core.records import Chosen, Route
+from reasonmed.core.streams import join_by_question
+from reasonmed.method import verification as verify
+from reasonmed.method.refine import Params, run
+from reasonmed.method.rewriting import select_reasons, tally
+from tests.doubles import fake_llm
 from tests.test_generate import _path, q
 
 P = Params(model="refiner", temperature=0.8, top_p=0.9, max_tokens=32,
@@ -20,15 +20,10 @@ VP = verify.Params(model="judge", temperature=1.0, top_p=0.95, max_tokens=64,
                    prompt="stages/prompts/verify.md")
 
 
-class FakeLLM:
-    """Test double: `reply(request) -> text`; records every batch it is asked for."""
-
-    def __init__(self, model, reply):
-        self.spec, self.reply, self.batches = ModelSpec(backend="hf", model=model), reply, []
-
-    def generate(self, requests):
-        self.batches.append(list(requests))
-        return [Completion(self.reply(r), "stop", 100, 10) for r in requests]
+def scripted(model, reply):
+    """The LLM client on the fake backend: `reply(request) -> text`, 100 prompt and 10
+    completion tokens each; `.backend.batches`: every batch it was asked for."""
+    return fake_llm(reply, model=model, tokens=(100, 10))
 
 
 def user_of(req):
@@ -92,7 +87,7 @@ def test_join_by_question_skips_gaps_and_rejects_strays():
 def refine(writer_reply, p=P, chosen=None, route=ROUTE):
     qq = q(1)
     chosen = chosen or [ranked(qq, 0, 0), ranked(qq, 4, 1)]
-    writer, judge = FakeLLM("models/agent2", writer_reply), FakeLLM("models/verifier", judge_by_cot)
+    writer, judge = scripted("models/agent2", writer_reply), scripted("models/verifier", judge_by_cot)
     counts = Counter()
     out = list(run([(qq, [route], chosen)], writer, judge, VP, p, run_seed=7, counts=counts))
     for c in out:
@@ -110,17 +105,17 @@ def test_refined_cot_kept_when_reverified_correct():
     steps = [h["step"] for h in c.history]
     assert steps == ["rank", "refine", "reverify"]
     assert c.history[1]["reasons_fed"] == 2 and c.history[1]["reasons_policy"] == "others"
-    user = user_of(writer.batches[0][0])
+    user = user_of(writer.backend.batches[0][0])
     assert "- e1 spread out\n- c4\n" in user and "[Correct Answer]\nB. asthma 1" in user
     assert "original cot. Final answer: B" in user and 'end with the line "Final answer: B"' in user
-    assert len({r.seed for r in writer.batches[0]}) == 2
+    assert len({r.seed for r in writer.backend.batches[0]}) == 2
     assert counts["kept"] == 2 and counts["reverify_Correct"] == 2 and counts["reasons_fed"] == 4
 
 
 def test_prompt_without_reasons_says_so():
     _, writer, _, _ = refine(lambda r: "good", p=P.model_copy(update={"reasons": "others_errors"}),
                              chosen=[ranked(q(1), 1, 0)])
-    assert "(no feedback)" in user_of(writer.batches[0][0])
+    assert "(no feedback)" in user_of(writer.backend.batches[0][0])
 
 
 def test_keep_original_falls_back_with_history():
@@ -147,16 +142,16 @@ def test_on_fail_policies(on_fail, reply, kept, verdict, why):
     assert (c.kept, c.verdict, c.history[-1]["why"]) == (kept, verdict, why)
     assert len(out) == 2  # a failed CoT is written, never lost
     if not reply:
-        assert judge.batches == []  # empty rewrites are not sent to the verifier
+        assert judge.backend.batches == []  # empty rewrites are not sent to the verifier
 
 
 def test_easy_tier_is_passed_over_and_no_reverify_mode():
     qq = q(1)
     chosen = [ranked(qq, 0, 0, tier="easy")]
-    writer = FakeLLM("w", lambda r: "x")
+    writer = scripted("w", lambda r: "x")
     counts = Counter()
     assert list(run([(qq, [ROUTE], chosen)], writer, None, None, P, 7, counts)) == []
-    assert counts["passed_over_other_tiers"] == 1 and writer.batches == []
+    assert counts["passed_over_other_tiers"] == 1 and writer.backend.batches == []
     out = list(run([(qq, [ROUTE], [ranked(qq, 0, 0)])], writer, None, None,
                    P.model_copy(update={"reverify": False}), 7))
     assert out[0].kept and out[0].verdict is None and out[0].history[-1]["step"] == "refine"
@@ -165,13 +160,14 @@ def test_easy_tier_is_passed_over_and_no_reverify_mode():
 def test_reruns_ask_the_same_requests():
     _, w1, _, _ = refine(lambda r: "good")
     _, w2, _, _ = refine(lambda r: "good")
-    assert w1.batches == w2.batches
+    assert w1.backend.batches == w2.backend.batches
 
 
 @pytest.mark.slow
 def test_real_tiny_refiner_and_verifier(tiny_models, tmp_path):
-    from reasonmed.llm import LLM, Cache, Ledger
-    from reasonmed.params import RunParams
+    from reasonmed.core.params import RunParams
+    from reasonmed.llm.cache import Cache
+    from reasonmed.llm.client import LLM, Ledger
     run_p = RunParams(cache=str(tmp_path / "c.sqlite"))
     cache, ledger = Cache(run_p.cache), Ledger("refine")
     writer = LLM("refiner", ModelSpec(backend="hf", model=tiny_models["agent"]), run_p,

@@ -8,8 +8,9 @@ when a role is built locally.
 import numpy as np
 import pytest
 
-from reasonmed.bootstrap import mcnemar_exact, paired
-from stages.report import MISSING, TOTALS, Params, accuracy_rows, md_table, significance, tex_table
+from reasonmed.method.bootstrap import mcnemar_exact, paired
+from reasonmed.report.gather import TOTALS, Params, accuracy_rows, significance
+from reasonmed.report.tables import MISSING, md_table, tex_table
 
 P = Params(variants=["reasonmed", "cotmed", "responsemed"])
 

@@ -4,7 +4,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from reasonmed.sampling import SeededSampler, uniforms  # noqa: E402
+from reasonmed.llm.sampling import SeededSampler, uniforms  # noqa: E402
 
 
 def sample(logits, seeds, temps, top_ps, step=0):

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reasonmed.llm import Completion
-from reasonmed.params import ModelSpec, read_params
-from reasonmed.records import Score, read_jsonl
+from reasonmed.core.params import ModelSpec, read_params
+from reasonmed.core.records import Score, read_jsonl
+from reasonmed.llm.backends.fake import FakeBackend
+from reasonmed.method.score import Params, Row, request_for, reservoir, run, variant_stats
 from stages import score
-from stages.score import Params, Row, request_for, reservoir, run, variant_stats
-from tests.doubles import ScriptedLLM
+from tests.doubles import fake_llm
 
 P = Params(model="judge", variants=["reasonmed", "cotmed", "responsemed"], sample_size=3,
            temperature=0.7, top_p=0.95, max_tokens=64, prompt="stages/prompts/score.md")
@@ -65,13 +65,13 @@ def replies(req):
 
 
 def test_run_keeps_unparsed_as_none_and_stats_exclude_it():
-    llm = ScriptedLLM(replies)
+    llm = fake_llm(replies)
     out = list(run("cotmed", [row(0), row(1), row(2)], llm, P, run_seed=1))
     scores = [s for s, _ in out]
     assert [s.item_id for s in scores] == ["cotmed/r0", "cotmed/r1", "cotmed/r2"]
     assert [s.score for s in scores] == [8, None, 6]
     assert [s.attempts for s in scores] == [1, 3, 2] and "out of range" in scores[1].error
-    assert scores[1].prompt_tokens == 30 and llm.seen == [3, 2, 1]
+    assert scores[1].prompt_tokens == 30 and llm.backend.seen == [3, 2, 1]
     st = variant_stats(5, scores, sum(bool(e) for _, e in out))
     assert (st["sampled"], st["not_sampled"], st["parsed"], st["unparsed"]) == (3, 2, 2, 1)
     assert st["mean"] == 7.0 and st["std"] == 1.0 and st["mean_unparsed_as_0"] == round(14 / 3, 4)
@@ -97,37 +97,30 @@ def write_datasets(folder, n=6):
 
 
 def test_main_writes_scores_stats_and_ledger(tmp_path, monkeypatch):
-    from reasonmed.llm import LLM
+    from reasonmed.llm.client import LLM
     params = read_params("params.yaml")
     params["exec"]["cache"] = str(tmp_path / "c")
     params["score"]["sample_size"] = 4
     params["score"]["prompt"] = str(Path("stages/prompts/score.md").resolve())
-    (tmp_path / "scorer").mkdir()  # a local model folder (the backend is a double)
-    (tmp_path / "scorer/config.json").write_text("{}")
-    params["models"]["scorer"]["model"] = str(tmp_path / "scorer")
+    params["models"]["scorer"] = {"backend": "fake", "model": "scorer"}  # replies: `replies`
     ext = Path("assets/external/medical_o1_demo_sample.json").resolve()
     params["external"] = {"o1": {"kind": "local", "split": "demo", "path": str(ext), "fields": {
         "question": "Question", "reasoning": "Complex_CoT", "answer": "Response"}}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     write_datasets(tmp_path / "datasets")
     from stages import external
-    monkeypatch.setattr(sys, "argv", ["external", "--name", "o1", "--params",
-                                      str(tmp_path / "params.yaml"), "--out", str(tmp_path / "ext")])
+    monkeypatch.setattr(sys, "argv", ["external", str(tmp_path / "ext"), "--name", "o1", "--params",
+                                      str(tmp_path / "params.yaml")])
     monkeypatch.chdir(tmp_path)
     external.main()
 
-    class Backend:
-        def generate(self, requests, on_done):
-            on_done([(i, Completion(replies(r), "stop", 10, 5)) for i, r in enumerate(requests)])
+    def backend(spec, run, exec_opts):
+        return FakeBackend(spec, run, exec_opts, reply=replies, tokens=(10, 5))
 
-        def close(self):
-            pass
-
-    monkeypatch.setattr(score, "LLM", lambda *a, **k: LLM(*a, **k, backend_factory=lambda s, r, e: Backend()))
+    monkeypatch.setattr(score, "LLM", lambda *a, **k: LLM(*a, **k, backend_factory=backend))
     monkeypatch.chdir(tmp_path)  # the run log goes to ./work/runs
-    monkeypatch.setattr(sys, "argv", ["score", str(tmp_path / "datasets"), str(tmp_path / "out"),
-                                      "--params", str(tmp_path / "params.yaml"),
-                                      "--external", str(tmp_path / "ext")])
+    monkeypatch.setattr(sys, "argv", ["score", str(tmp_path / "datasets"), str(tmp_path / "ext"),
+                                      str(tmp_path / "out"), "--params", str(tmp_path / "params.yaml")])
     score.main()
     scores = list(read_jsonl(tmp_path / "out/scores.jsonl", Score))
     run_log = json.loads((tmp_path / "work/runs/score.json").read_text())
@@ -144,8 +137,8 @@ def test_main_writes_scores_stats_and_ledger(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_real_tiny_scorer(tiny_models, tmp_path):
-    from reasonmed.llm import LLM
-    from reasonmed.params import RunParams
+    from reasonmed.core.params import RunParams
+    from reasonmed.llm.client import LLM
     llm = LLM("scorer", ModelSpec(backend="hf", model=tiny_models["judge"]),
               RunParams(cache=str(tmp_path / "c.sqlite")), stage="score")
     p = Params(**{**P.model_dump(), "max_tokens": 48, "justification_max_chars": 40})

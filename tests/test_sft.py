@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reasonmed import conversation
-from reasonmed.params import ModelSpec, read_params
-from reasonmed.stage import run_log_path
-from stages import sft
+from reasonmed.core import conversation
+from reasonmed.core.params import ModelSpec, read_params
+from reasonmed.core.stage import run_log_path
+from reasonmed.method import sft
+from stages import sft as sft_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,7 +69,7 @@ def test_loss_rows_skip_summary_entry():
 
 
 def test_default_params_section_is_valid_and_accelerate_configs_parse():
-    from reasonmed.params import load
+    from reasonmed.core.params import load
 
     p = load("sft", sft.Params, ROOT / "params.yaml")
     assert p.config["use_cpu"] is True and p.config["bf16"] is False and p.lora is None
@@ -125,7 +126,7 @@ def test_train_masks_prompt_saves_and_reloads(tiny_models, tmp_path, monkeypatch
     out = tmp_path / "sft"
     monkeypatch.setattr(sys, "argv", ["sft", str(data), str(out), "--params",
                                       str(tmp_path / "params.yaml"), "--limit", "12"])
-    sft.main()
+    sft_stage.main()
     m = json.loads((out / "metrics.json").read_text())
     assert m["steps"] == 3 and m["examples_in"] == 12 and m["examples"] == 12
     assert m["train_tokens"] > 0 and "tokens_per_s" not in m  # timings: the run log only
@@ -150,7 +151,7 @@ def test_train_masks_prompt_saves_and_reloads(tiny_models, tmp_path, monkeypatch
     lora_params = {**params, "sft": {**params["sft"], "lora": {"r": 4, "lora_alpha": 8,
                                                                "target_modules": "all-linear"}}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(lora_params))
-    sft.main()
+    sft_stage.main()
     m = json.loads((out / "metrics.json").read_text())
     assert m["method"] == "lora" and m["trainable_params"] < sum(v.numel() for v in base_w.values())
     assert not (out / "model/adapter_config.json").exists() and not (out / ".adapter").exists()

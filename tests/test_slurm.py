@@ -35,6 +35,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -592,8 +593,8 @@ def test_accelerate_config_passes_accelerates_launch_validation(config, monkeypa
 
 
 def test_job_resources_come_from_the_model_specs():
-    from reasonmed.params import read_params
-    from reasonmed.slurm import JobResources
+    from reasonmed.core.params import read_params
+    from reasonmed.ops.slurm import JobResources
 
     p = read_params(ROOT / "params.yaml")
     r = JobResources(p)
@@ -617,11 +618,26 @@ def test_job_resources_come_from_the_model_specs():
 
 def test_the_script_says_why_it_cannot_run():
     """Not root: exit 77 (cannot run here) with the reason, for the fixture to skip on."""
-    cmd = ["bash", str(SCRIPT), "start"]
-    if os.geteuid() == 0:
+    if os.geteuid() != 0:
+        r = subprocess.run(["bash", str(SCRIPT), "start"], capture_output=True, text=True,
+                           timeout=60, cwd="/")
+    else:
         if shutil.which("runuser") is None:
             pytest.skip("root without runuser: cannot try the script as another user")
-        cmd = ["runuser", "-u", "nobody", "--", *cmd]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, cwd="/")
+        # `nobody` must reach the script: the clone may sit under a folder others cannot
+        # enter (a 0750 home, a mktemp -d folder), so it runs a copy in a 0755 folder
+        # (the script reads no other file of the repository)
+        folder = Path(tempfile.mkdtemp(prefix="reasonmed-slurm-"))
+        try:
+            folder.chmod(0o755)
+            if not all(p.stat().st_mode & 0o001 for p in folder.parents):
+                pytest.skip(f"{folder.parent}: the temp folder is not reachable by other users")
+            script = folder / SCRIPT.name
+            shutil.copyfile(SCRIPT, script)
+            script.chmod(0o755)
+            r = subprocess.run(["runuser", "-u", "nobody", "--", "bash", str(script), "start"],
+                               capture_output=True, text=True, timeout=60, cwd="/")
+        finally:
+            shutil.rmtree(folder)
     assert r.returncode == CANNOT, (r.returncode, r.stderr)
     assert "cannot run here: needs root" in r.stderr.strip().splitlines()[-1]

@@ -10,18 +10,11 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from reasonmed.records import Question, Reject, question_id
-from reasonmed.sources import (
-    MEDQA,
-    Bad,
-    Checks,
-    Fields,
-    SourceSpec,
-    load_source,
-    records,
-    require_valid,
-    to_question,
-)
+from reasonmed.core.records import Question, Reject, question_id
+from reasonmed.ingest.load import load_source, require_valid
+from reasonmed.ingest.mapping import records, to_question
+from reasonmed.ingest.sanitize import Bad
+from reasonmed.ingest.specs import MEDQA, Checks, Fields, SourceSpec
 
 DATA = Path(__file__).parent / "data"
 OPTS = {"A": "Aspirin", "B": "Heparin", "C": "Warfarin", "D": "Alteplase"}
@@ -279,7 +272,7 @@ def test_hf_source_calls_datasets_lazily_and_fails_by_name(monkeypatch):
                                loader="medqa"))
 
 
-# --- named loaders on the real files in ../shared/data/benchmarks ---------------------------
+# --- named loaders on the full public files ($REASONMED_BENCHMARKS) ---------------------------
 
 REAL = [  # loader, file, count
     ("medqa", "medqa/4_options/phrases_no_exclude_test.jsonl", 1273),
@@ -493,7 +486,7 @@ def test_a_rejected_record_never_claims_its_id():
 
 
 def test_an_unexpected_error_in_one_record_is_a_reject(monkeypatch):
-    import reasonmed.sources as src
+    import reasonmed.ingest.mapping as src
 
     def boom(*a, **k):
         raise KeyError("surprise")

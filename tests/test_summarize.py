@@ -4,9 +4,9 @@ from collections import Counter
 
 import pytest
 
-from stages.summarize import Params, run, select
+from reasonmed.method.summarize import Params, run, select
 from tests.test_generate import q
-from tests.test_refine import FakeLLM, ranked, user_of
+from tests.test_refine import ranked, scripted, user_of
 
 P = Params(model="summarizer", temperature=0.5, top_p=0.95, max_tokens=32,
            prompt="stages/prompts/summarize.md")
@@ -36,7 +36,7 @@ def summarize(reply, p=P):
     joined = [(q1, [ranked(q1, 0, 0, tier="easy")], [], []),
               (q2, [ranked(q2, 0, 0)], [refined(q2, 0), refined(q2, 1)], []),
               (q3, [], [], [optimized(q3, 0)])]
-    llm, counts = FakeLLM("models/agent1", reply), Counter()
+    llm, counts = scripted("models/agent1", reply), Counter()
     return list(run(joined, llm, p, run_seed=7, counts=counts)), llm, counts
 
 
@@ -49,8 +49,8 @@ def test_summaries_state_letters_in_question_order():
     assert out[0].chosen_id.endswith("/ranked0") and out[3].chosen_id.endswith("/optimized0")
     assert (out[0].answer, out[0].states_gold) == ("B", True)
     assert (out[1].answer, out[1].states_gold) == (None, False)  # no explicit statement
-    assert len(llm.batches) == 1  # require_answer off: letterless summaries are kept as they are
-    user = user_of(llm.batches[0][0])
+    assert len(llm.backend.batches) == 1  # require_answer off: letterless summaries are kept as they are
+    user = user_of(llm.backend.batches[0][0])
     assert "[Chain of Thought]\noriginal cot" in user and "B. asthma 1" in user
     assert counts["in_easy"] == 1 and counts["in_medium"] == 2 and counts["in_difficult"] == 1
 
@@ -60,19 +60,19 @@ def test_retries_empty_and_letterless_replies_when_required():
         return "Final answer: A" if r.sample == 1 else ("" if "Case 3" in user_of(r) else "hmm")
 
     out, llm, counts = summarize(reply, P.model_copy(update={"require_answer": True}))
-    assert [len(b) for b in llm.batches] == [4, 4]
-    assert llm.batches[1][0].seed == llm.batches[0][0].seed + 1
+    assert [len(b) for b in llm.backend.batches] == [4, 4]
+    assert llm.backend.batches[1][0].seed == llm.backend.batches[0][0].seed + 1
     assert all(s.answer == "A" and not s.states_gold for s in out)
     assert out[0].prompt_tokens == 200  # tokens of both attempts
     out, llm, counts = summarize(lambda r: "", P)
-    assert [len(b) for b in llm.batches] == [4, 4, 4]  # empty replies: bounded retries
+    assert [len(b) for b in llm.backend.batches] == [4, 4, 4]  # empty replies: bounded retries
     assert counts["still_failing_after_retries"] == 4 and all(s.summary == "" for s in out)
 
 
 @pytest.mark.slow
 def test_real_tiny_summarizer(tiny_models, tmp_path):
-    from reasonmed.llm import LLM
-    from reasonmed.params import ModelSpec, RunParams
+    from reasonmed.core.params import ModelSpec, RunParams
+    from reasonmed.llm.client import LLM
     llm = LLM("summarizer", ModelSpec(backend="hf", model=tiny_models["agent"]),
               RunParams(cache=str(tmp_path / "c.sqlite")), stage="summarize")
     q1 = q(1)

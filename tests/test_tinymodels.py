@@ -4,7 +4,7 @@ tokenizer vocabulary and the synthetic vignettes it trains on."""
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from reasonmed.tinymodels import reply_loss
+from reasonmed.llm.tinymodels import reply_loss
 
 
 def test_reply_loss_equals_the_masked_loss_on_right_padded_rows():
@@ -40,9 +40,9 @@ def test_the_vocabulary_shortens_prompts_and_is_part_of_every_build_key(tmp_path
     import random
     from pathlib import Path
 
-    from reasonmed.params import ModelSpec
-    from reasonmed.tinymodels import Params, train_tokenizer, vignette
-    from stages.models import build_key
+    from reasonmed.core.params import ModelSpec
+    from reasonmed.llm.build import build_key
+    from reasonmed.llm.tinymodels import Params, train_tokenizer, vignette
 
     root = Path(__file__).resolve().parents[1]
     corpus = (root / "assets/corpus.txt").read_text(encoding="utf-8")

@@ -4,10 +4,9 @@ import json
 
 import pytest
 
-from reasonmed.judging import ParseError
-from reasonmed.verification import Params, parse_verdict
-from stages.verify import run
-from tests.doubles import ScriptedLLM
+from reasonmed.method.judging import ParseError
+from reasonmed.method.verification import Params, parse_verdict, run
+from tests.doubles import fake_llm
 from tests.test_generate import _path, q
 
 P = Params(model="judge", temperature=1.0, top_p=0.95, max_tokens=64, max_attempts=3,
@@ -70,17 +69,17 @@ def test_retries_until_parsed_and_keeps_failures_unparsed():
     def replies(req):  # the first path parses on its second attempt, the second never
         return good if (req.sample == 1 and req.seed == pairs[0][1].seed + 1) else "garbage"
 
-    llm = ScriptedLLM(replies)
+    llm = fake_llm(replies)
     out = list(run(pairs, llm, P))
     (v1, e1), (v2, e2) = out
     assert v1.verdict == "Error" and v1.parsed and v1.attempts == 2 and len(e1) == 1
     assert v2.verdict is None and not v2.parsed and v2.attempts == 3 and v2.error
-    assert llm.seen == [2, 2, 1]  # only unparsed paths are re-asked
+    assert llm.backend.seen == [2, 2, 1]  # only unparsed paths are re-asked
     assert v1.prompt_tokens == 20 and v2.prompt_tokens == 30
 
 
 def test_prompt_shows_gold_letter_and_text():
-    from reasonmed.verification import request_for
+    from reasonmed.method.verification import request_for
     qq = q(3)
     path = _path(qq, "a1", 0)
     r = request_for(qq, path.cot, path.seed, P, attempt=0)

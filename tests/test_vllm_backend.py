@@ -13,10 +13,11 @@ import os
 
 import pytest
 
-from reasonmed.cache import Cache
-from reasonmed.llm import LLM, Completion, Request
-from reasonmed.params import ModelSpec, RunParams
-from reasonmed.verification import verdict_schema
+from reasonmed.core.params import ModelSpec, RunParams
+from reasonmed.llm.cache import Cache
+from reasonmed.llm.client import LLM
+from reasonmed.llm.types import Completion, Request
+from reasonmed.method.verification import verdict_schema
 
 try:  # tests/ on sys.path (pytest's default rootdir-less import) or tests as a package
     from vllm_helpers import CPU_ENGINE_EXEC, CPU_ENGINE_OPTIONS, build_tiny_llama
@@ -51,7 +52,7 @@ EXEC = {**CPU_ENGINE_EXEC, "chunk_size": 8}
 def backend(spec):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
-    from reasonmed.backends.vllm_engine import VLLMBackend
+    from reasonmed.llm.backends.vllm_engine import VLLMBackend
     b = VLLMBackend(spec, RunParams(seed=0), EXEC)
     yield b
     b.close()

@@ -1,5 +1,5 @@
 """dvc.yaml, params.yaml, the code and the Snakefile agree: each stage's deps are exactly what
-shapes its outputs, derived from the code (reasonmed/wiring.py), and `snakemake -n` is clean."""
+shapes its outputs, derived from the code (reasonmed/ops/wiring.py), and `snakemake -n` is clean."""
 
 import importlib
 import re
@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reasonmed.fanout import code_files
-from reasonmed.params import read_params
-from reasonmed.wiring import closure, dep_problems, get_key, render_stages, roles_of, snakefile_closure
+from reasonmed.core.closure import closure, snakefile_closure
+from reasonmed.core.params import read_params
+from reasonmed.ops.fanout import code_files
+from reasonmed.ops.wiring import COARSE, coarsen, covers, dep_problems, get_key, render_stages, roles_of
 
 ROOT = Path(__file__).resolve().parents[1]
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
@@ -21,7 +22,7 @@ DVC = DVC_YAML["stages"]
 PARAMS = read_params(ROOT / "params.yaml")
 SHARED = {"run", "exec", "models", "models_build", "cost"}
 SECTION = {"benchmark": "benchmarks"}  # a foreach stage over a section named in the plural
-CODE = re.compile(r"^(reasonmed|stages)/.*\.py$")
+CODE = re.compile(r"^(reasonmed|stages)/(.*\.py|[\w/]+)$")  # a file, or a COARSE layer folder
 
 
 def get(d: dict, dotted: str):
@@ -51,13 +52,16 @@ def params_of(stage: str) -> list[str]:
 def test_code_deps_are_exactly_the_import_closure(stage):
     deps = body(stage)["deps"]
     code = sorted(d for d in deps if CODE.match(d))
-    expected = closure(f"stages.{stage}")
+    files = closure(f"stages.{stage}")
     if stage == "generate":  # the Snakefile and what it imports run inside the stage too
         assert "Snakefile" in deps
-        expected = sorted(set(expected) | set(snakefile_closure(ROOT / "Snakefile")))
+        files = sorted(set(files) | set(snakefile_closure(ROOT / "Snakefile")))
+    # every file the stage runs is covered, by itself or by its COARSE layer's folder
+    assert all(covers(code, f) for f in files), [f for f in files if not covers(code, f)]
+    expected = coarsen(files)
     missing, extra = sorted(set(expected) - set(code)), sorted(set(code) - set(expected))
     assert not missing and not extra, (f"{stage}: add {missing}, remove {extra} "
-                                       "(python -m reasonmed.wiring --sync)")
+                                       "(python -m reasonmed.ops.wiring --sync)")
     assert len(code) == len(set(code)), f"{stage}: duplicate deps"
 
 
@@ -91,7 +95,7 @@ def test_params_are_the_keys_the_stage_reads(stage):
     params, base = params_of(stage), STAGES[stage][0]
     mod = importlib.import_module(f"stages.{base}")
     assert mod.__doc__ and "python -m stages." in mod.__doc__, "docstring gives a runnable command"
-    assert hasattr(mod, "main") and hasattr(mod, "run")
+    assert hasattr(mod, "main")
     for p in params:
         assert not p.startswith("exec"), f"{stage}: exec knobs are never hashed ({p})"
         get(PARAMS, p)  # exists (DVC fails on a declared key that is missing)
@@ -107,12 +111,29 @@ def test_params_are_the_keys_the_stage_reads(stage):
             assert f"models.{PARAMS[sec]['model']}" in params
 
 
+STAGE_MAX_LINES = 60  # a stage is an entry point: arguments, params, one library call, the tail
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "stages").glob("*.py")), ids=lambda p: p.stem)
+def test_a_stage_is_only_an_entry_point(path):
+    n = len(path.read_text(encoding="utf-8").splitlines())
+    assert n <= STAGE_MAX_LINES, f"{path.name}: {n} lines: move the logic into reasonmed/"
+
+
 def test_no_stage_module_imports_another_stage():
     for f in sorted((ROOT / "stages").glob("*.py")):
         name = f"stages.{f.stem}"
         others = [m for m in closure(name) if m.startswith("stages/") and m not in
                   (f"stages/{f.stem}.py", "stages/__init__.py")]
         assert not others, f"{name} imports {others}: move the shared code into reasonmed/"
+
+
+def test_coarse_folders_hold_only_what_they_name():
+    # a COARSE dep is a folder of the library: no data, no build output, no cache beside the
+    # code (__pycache__ is in .dvcignore, so running the code never changes the folder's hash)
+    for folder in COARSE:
+        assert (ROOT / folder / "__init__.py").is_file(), folder
+    assert "__pycache__" in (ROOT / ".dvcignore").read_text()
 
 
 def test_snakefile_inputs_are_the_generate_closure():
@@ -192,7 +213,7 @@ def test_the_files_models_build_names_are_deps_of_the_models_stage():
 
 
 def test_the_project_renders_dvc_yaml_as_dvc_does():
-    # the pre-flight check and these tests read deps through reasonmed.wiring.render_stages
+    # the pre-flight check and these tests read deps through reasonmed.ops.wiring.render_stages
     from dvc.repo import Repo
 
     with Repo(str(ROOT)) as repo:
@@ -240,7 +261,7 @@ def test_what_interpolation_cannot_follow_is_reported():
 
 
 def test_a_local_model_folder_becomes_a_dep_of_the_models_stage(tmp_path):
-    from reasonmed.wiring import sync_dvc_yaml
+    from reasonmed.ops.wiring import sync_dvc_yaml
 
     for f in ("dvc.yaml", "params.yaml"):
         shutil.copy(ROOT / f, tmp_path / f)
@@ -257,7 +278,7 @@ def test_a_local_model_folder_becomes_a_dep_of_the_models_stage(tmp_path):
     assert (tmp_path / "dvc.yaml").read_text() == (ROOT / "dvc.yaml").read_text()
 
 
-COMPUTE = {"reasonmed/backends/hf.py", "reasonmed/tinymodels.py", "stages/sft.py"}
+COMPUTE = {"reasonmed/llm/backends/hf.py", "reasonmed/llm/tinymodels.py", "stages/sft.py"}
 
 
 @pytest.mark.parametrize("stage", sorted(DVC))

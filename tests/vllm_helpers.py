@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-# Settings the CPU build needs (STACK-NOTES: vLLM section).
+# Settings the CPU build needs (docs/stack.md: vLLM section).
 # What shapes outputs (models.<role>.options) and how the CPU engine runs (exec.roles.<role>).
 CPU_ENGINE_OPTIONS = {"dtype": "float32", "max_model_len": 512}
 CPU_ENGINE_EXEC = {"enforce_eager": True, "gpu_memory_utilization": 0.3,
@@ -33,7 +33,7 @@ def build_tiny_llama(path: str | os.PathLike, *, hidden: int = 128, heads: int =
 
     head_dim = hidden / heads must be >= 32 for vLLM's CPU attention (64 here).
     """
-    from reasonmed.tinymodels import Build, Params, build_model, chat_documents, train_tokenizer
+    from reasonmed.llm.tinymodels import Build, Params, build_model, chat_documents, train_tokenizer
 
     root = Path(__file__).resolve().parents[1]
     p = Params(corpus=str(root / "assets/corpus.txt"), max_position_embeddings=1024,

@@ -1,2 +1,0 @@
-"""Model backends behind reasonmed.llm: hf (transformers), vllm (offline engine), openai
-(any OpenAI-compatible server)."""

@@ -1,0 +1,1 @@
+"""Reports: tables, figures and the dataset explorer. Imports core, llm, ingest, method."""

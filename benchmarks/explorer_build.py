@@ -1,6 +1,6 @@
 """Explorer build time and site size (stage `explore`): the sample, a scale-up, paper-shaped data.
 
-  sample    python -m stages.explore over --data (default data/: the tiny default run)
+  sample    python -m stages.explore over a data folder (default data/: the tiny default run)
   scale-up  the same artifacts repeated with new question ids up to --questions (default
             5,000), in a temp folder: same texts, so the same bytes per question
   paper     with --paper N: benchmarks/data_plane.py's synthetic paper-shaped run of N
@@ -90,8 +90,7 @@ def site_figures(site: Path) -> dict:
 
 
 def build(name: str, data: Path, params: Path, out: Path, n: int) -> None:
-    cmd = [sys.executable, "-m", "stages.explore", "--params", str(params), "--data", str(data),
-           "--out", str(out)]
+    cmd = [sys.executable, "-m", "stages.explore", str(data), str(out), "--params", str(params)]
     with open(out.parent / f"{out.name}.log", "w") as log:
         wall, cpu, rss, rc = timed(cmd, out.parent, log)
     if rc:

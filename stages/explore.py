@@ -3,7 +3,7 @@
 Not a method step: a view over the artifacts under --data (reasonmed/report/explorer.py
 lists them and the site's layout). Open reports/explorer/index.html in a browser.
 
-    python -m stages.explore --params params.yaml --data data --out reports/explorer
+    python -m stages.explore data reports/explorer --params params.yaml
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ log = logging.getLogger("reasonmed.explore")
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Build the static data explorer.")
+    ap.add_argument("data", nargs="?", default="data", help="the run's artifacts")
+    ap.add_argument("out", nargs="?", default="reports/explorer")
     ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--data", default="data", help="root of the pipeline's artifacts")
-    ap.add_argument("--out", default="reports/explorer")
     a = ap.parse_args(argv)
     job = StageRun("explore")
     p = load("explore", Params, a.params)

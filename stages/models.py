@@ -4,7 +4,7 @@ Each role with a `build:` block under `models` gets a small Llama trained here o
 assets/corpus.txt, memoised by content; every other role gets models/<role>/reference.json
 (what serves it, at which revision). See reasonmed/llm/build.py.
 
-    python -m stages.models --params params.yaml --out models
+    python -m stages.models models --params params.yaml
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from reasonmed.llm.tinymodels import Params
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", nargs="?", default="models")
     ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--out", default="models")
     a = ap.parse_args()
     run_p = load_run(a.params, seed=False)
     st = StageRun("models", run_p.log_level)

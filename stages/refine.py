@@ -12,7 +12,7 @@ from functools import partial
 
 from reasonmed.core.stage import entry
 from reasonmed.method import rewriting
-from reasonmed.method.refine import STEP, Params  # noqa: F401 (Params: named by ops/check.py)
+from reasonmed.method.refine import STEP
 
 main = partial(rewriting.main, STEP)
 

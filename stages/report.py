@@ -1,10 +1,10 @@
 """report: the paper's tables and figures, regenerated from this run's artifacts.
 
 Reads the stats, ledgers, verdicts, paths, summaries, quality scores, SFT curves and
-evaluation metrics under --root (reasonmed/report/gather.py) and writes `reports/`:
+evaluation metrics under the data folder (reasonmed/report/gather.py) and writes `reports/`:
 `metrics.json` (DVC metrics), PNG figures, Markdown and LaTeX tables, and `README.md`.
 
-    python -m stages.report --params params.yaml --out reports
+    python -m stages.report data reports --params params.yaml
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ log = logging.getLogger("reasonmed.report")
 
 def main() -> None:
     ap = argparse.ArgumentParser(description="Regenerate the paper's tables and figures.")
+    ap.add_argument("data", nargs="?", default="data", help="the run's artifacts")
+    ap.add_argument("out", nargs="?", default="reports")
     ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--out", default="reports")
-    ap.add_argument("--root", default=".", help="folder holding data/")
     a = ap.parse_args()
     st, p = StageRun("report"), load("report", Params, a.params)
     for key in READS:  # read from other sections below (dvc.yaml lists them)
         trace(key)
-    d = gather(Path(a.root), p, read_params(a.params))
+    d = gather(Path(a.data), p, read_params(a.params))
     metrics = run(d, Path(a.out), p)
     write_json(Path(a.out) / "metrics.json", metrics)  # no timings: keeps metrics diffs clean
     st.finish(None, None)

@@ -276,14 +276,14 @@ def test_stage_writes_the_same_bytes_twice_and_lists_missing_artifacts(data, tmp
     monkeypatch.chdir(tmp_path)  # the run log goes to ./work/runs
     params = write_params(tmp_path / "params.yaml")
     for out in ("a", "b"):
-        explore.main(["--params", str(params), "--data", str(data), "--out", out])
+        explore.main([str(data), out, "--params", str(params)])
     a = sorted(f.relative_to("a") for f in Path("a").rglob("*") if f.is_file())
     assert {str(f) for f in a} >= {"index.html", "app.js", "style.css", "data/meta.js"}
     assert all((Path("a") / f).read_bytes() == (Path("b") / f).read_bytes() for f in a)
     assert not list(tmp_path.glob(".a.*"))  # no temp folder left behind
     shutil.copytree(data, "partial")
     Path("partial/optimize/chosen.jsonl").unlink()
-    explore.main(["--params", str(params), "--data", "partial", "--out", "c"])
+    explore.main(["partial", "c", "--params", str(params)])
     meta = parse_js(Path("c/data/meta.js").read_text())[2]
     assert meta["missing"] == ["optimize/chosen.jsonl"] and meta["counts"]["questions"] == 3
 

@@ -30,18 +30,26 @@ from pydantic import ValidationError
 
 from reasonmed.core.params import EXEC_GLOBAL, ModelSpec, RunParams, did_you_mean, load, read_params
 
-# section -> "module:attribute" of the schema its stage validates it with. Looked up by name
-# (importlib) because the schemas live beside the stages that own them; this tool sits above
-# the stages and is no stage itself (no DVC stage imports it).
+# section -> "module:attribute" of the schema its stage validates it with: the library module
+# of the method step that owns the section (a stage imports its Params from there). Looked up
+# by name so `--help` and a params-only check stay fast; tests/test_check.py imports each.
 SECTIONS = {
-    "models_build": "stages.models:Params", "collect": "stages.collect:Params",
-    "generate": "stages.generate:Params", "verify": "stages.verify:Params",
-    "route": "stages.route:Params", "rank": "stages.rank:Params",
-    "refine": "stages.refine:Params", "optimize": "stages.optimize:Params",
-    "summarize": "stages.summarize:Params", "assemble": "stages.assemble:Params",
-    "cost": "reasonmed.method.cost:Params", "score": "stages.score:Params", "sft": "stages.sft:Params",
-    "evaluate": "stages.evaluate:Params", "report": "stages.report:Params",
-    "explore": "stages.explore:Params",
+    "models_build": "reasonmed.llm.tinymodels:Params",
+    "collect": "reasonmed.method.collect:Params",
+    "generate": "reasonmed.method.generation:Params",
+    "verify": "reasonmed.method.verification:Params",
+    "route": "reasonmed.method.route:Params",
+    "rank": "reasonmed.method.rank:Params",
+    "refine": "reasonmed.method.refine:Params",
+    "optimize": "reasonmed.method.optimize:Params",
+    "summarize": "reasonmed.method.summarize:Params",
+    "assemble": "reasonmed.method.assemble:Params",
+    "cost": "reasonmed.method.cost:Params",
+    "score": "reasonmed.method.score:Params",
+    "sft": "reasonmed.method.sft:Params",
+    "evaluate": "reasonmed.method.evaluate:Params",
+    "report": "reasonmed.report.gather:Params",
+    "explore": "reasonmed.report.explorer:Params",
 }
 ENTRIES = {"benchmarks": "reasonmed.ingest.benchmarks:Benchmark",
            "external": "reasonmed.ingest.external:External"}

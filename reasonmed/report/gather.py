@@ -85,35 +85,35 @@ def significance(preds: dict[str, dict[tuple[str, str], bool]], n_resamples: int
     return out
 
 
-def gather(root: Path, p: Params, params: dict) -> dict:
+def gather(data: Path, p: Params, params: dict) -> dict:
     """Read every artifact the report needs (streaming the large ones)."""
-    rj = lambda f: json.loads((root / f).read_text())  # noqa: E731
-    route, asm = rj("data/route/stats.json"), rj("data/assemble/stats.json")
+    rj = lambda f: json.loads((data / f).read_text())  # noqa: E731
+    route, asm = rj("route/stats.json"), rj("assemble/stats.json")
     comp: dict = defaultdict(Counter)
     import pyarrow.parquet as pq
 
     # The variants share rows, so one of them gives the composition of all three.
-    t = pq.read_table(root / "data/assemble/datasets/reasonmed.parquet", columns=["source", "tier"])
+    t = pq.read_table(data / "assemble/datasets/reasonmed.parquet", columns=["source", "tier"])
     for s, tier in zip(t.column("source").to_pylist(), t.column("tier").to_pylist()):
         comp[s][tier] += 1
     ev = params["evaluate"]
-    evals = {m: rj(f"data/evaluate/{m}/results.json")
-             if (root / f"data/evaluate/{m}/results.json").exists() else None
+    evals = {m: rj(f"evaluate/{m}/results.json")
+             if (data / f"evaluate/{m}/results.json").exists() else None
              for m in ev["models"]}
     acc_cols, acc = accuracy_rows(evals, p.metric)
     acc_by_metric = {m: accuracy_rows(evals, m)[1] for m in ("strict", "huatuo")}
     preds = {}
     for v in p.variants:  # the ablation: the variants' per-item strict correctness
-        f = root / f"data/evaluate/{v}/predictions.jsonl"
+        f = data / f"evaluate/{v}/predictions.jsonl"
         if v in ev["models"] and f.exists():
             preds[v] = {(r["column"], r["question_id"]): bool(r["strict_correct"])
                         for r in map(json.loads, f.read_text().splitlines()) if r}
     sig = significance(preds, ev.get("n_resamples", 1000), ev.get("confidence", 0.95),
                        params["run"]["seed"])
-    score = rj("data/score/stats.json")
+    score = rj("score/stats.json")
     loss = {}
     for v in p.variants:
-        lines = (root / f"data/sft/{v}/loss.csv").read_text().splitlines()
+        lines = (data / f"sft/{v}/loss.csv").read_text().splitlines()
         head = lines[0].split(",")
         si, li = head.index("step"), head.index("loss")
         loss[v] = [(int(float(r.split(",")[si])), float(r.split(",")[li])) for r in lines[1:]
@@ -121,21 +121,21 @@ def gather(root: Path, p: Params, params: dict) -> dict:
     n_paths = len(params["generate"]["agents"]) * len(params["generate"]["temperatures"]) * \
         params["generate"].get("samples_per_temperature", 1)
     return {
-        "collect": rj("data/collect/stats.json")["total"], "assemble": asm,
+        "collect": rj("collect/stats.json")["total"], "assemble": asm,
         "composition": {s: dict(c) for s, c in comp.items()},
         "tiers": route["tiers"], "error_hist": route["error_count_histogram"],
         "bands": params["route"]["bands"], "n_paths": n_paths,
-        "verify": rj("data/verify/stats.json"),
-        "pass": pass_rates(read_jsonl(root / "data/verify/verdicts.jsonl", Verdict)),
-        "path_words": [words(x.cot) for x in read_jsonl(root / "data/generate/paths.jsonl", CoTPath)],
+        "verify": rj("verify/stats.json"),
+        "pass": pass_rates(read_jsonl(data / "verify/verdicts.jsonl", Verdict)),
+        "path_words": [words(x.cot) for x in read_jsonl(data / "generate/paths.jsonl", CoTPath)],
         "summary_words": [words(s.summary) for s in
-                          read_jsonl(root / "data/summarize/summaries.jsonl", Summary)],
+                          read_jsonl(data / "summarize/summaries.jsonl", Summary)],
         "quality": score["variants"], "quality_external": score.get("external", {}),
         "significance": sig, "confidence": ev.get("confidence", 0.95),
         "tiny": sorted(r for r, s in (params.get("models") or {}).items()
                        if isinstance(s, dict) and s.get("build")),
-        "sft": {v: rj(f"data/sft/{v}/metrics.json") for v in p.variants},
+        "sft": {v: rj(f"sft/{v}/metrics.json") for v in p.variants},
         "loss": loss, "acc_cols": acc_cols, "acc": acc, "acc_by_metric": acc_by_metric,
         "evals": evals,
-        "costs": rj("data/assemble/costs.json"),
+        "costs": rj("assemble/costs.json"),
     }

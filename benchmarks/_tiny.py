@@ -4,7 +4,7 @@ import tempfile
 from pathlib import Path
 
 from reasonmed.core.records import Question, question_id
-from reasonmed.llm.tinymodels import Params, build_tiny
+from reasonmed.method.tinymodels import Params, build_tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -25,7 +25,9 @@ from reasonmed.core.records import Question
 from reasonmed.ingest.load import load_source
 from reasonmed.ingest.specs import SourceSpec
 from reasonmed.llm.client import LLM
-from reasonmed.llm.tinymodels import (
+from reasonmed.llm.types import Request
+from reasonmed.method import answers
+from reasonmed.method.tinymodels import (
     Build,
     Params,
     build_model,
@@ -33,8 +35,6 @@ from reasonmed.llm.tinymodels import (
     read_vocabulary,
     train_tokenizer,
 )
-from reasonmed.llm.types import Request
-from reasonmed.method import answers
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,7 +2,7 @@
 
 Each role with a `build:` block under `models` gets a small Llama trained here on
 assets/corpus.txt, memoised by content; every other role gets models/<role>/reference.json
-(what serves it, at which revision). See reasonmed/llm/build.py.
+(what serves it, at which revision). See reasonmed/method/build.py.
 
     python -m stages.models models --params params.yaml
 """
@@ -14,8 +14,8 @@ from pathlib import Path
 
 from reasonmed.core.params import load, load_models, load_run, read_params, trace
 from reasonmed.core.stage import StageRun, entry
-from reasonmed.llm.build import contracts, materialize
-from reasonmed.llm.tinymodels import Params
+from reasonmed.method.build import contracts, materialize
+from reasonmed.method.tinymodels import Params
 
 
 def main() -> None:

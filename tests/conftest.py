@@ -153,7 +153,7 @@ def benchmarks() -> Path:
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, str]:
     """Two tiny Llama models built by the `models` stage's builder (no warm-up: speed)."""
-    from reasonmed.llm.tinymodels import Params, build_tiny
+    from reasonmed.method.tinymodels import Params, build_tiny
 
     out = tmp_path_factory.mktemp("models")
     p = Params(corpus=str(ROOT / "assets/corpus.txt"), vocab_size=512, pretrain_steps=0)

@@ -34,7 +34,7 @@ def digest_files(folder: Path) -> str:
 def build(out: Path) -> dict:
     import torch
 
-    from reasonmed.llm.tinymodels import Build, Params, build_model, chat_documents, train_tokenizer
+    from reasonmed.method.tinymodels import Build, Params, build_model, chat_documents, train_tokenizer
 
     torch.set_num_threads(1)  # as the models stage builds
     corpus = (ROOT / "assets/corpus.txt").read_text(encoding="utf-8")[:20000]

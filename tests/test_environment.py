@@ -28,7 +28,7 @@ def test_the_fingerprint_covers_the_code_that_computes_a_completion():
     # the sampler, the backend, the LLM layer, the cache keys and the pins all shape it
     assert {"reasonmed/llm/sampling.py", "reasonmed/llm/backends/hf.py", "reasonmed/llm/client.py",
             "reasonmed/llm/cache.py", "reasonmed/__init__.py"} <= files
-    assert {"reasonmed/llm/tinymodels.py", "stages/models.py"} <= set(closure(*fp.MODULES["build"]))
+    assert {"reasonmed/method/tinymodels.py", "stages/models.py"} <= set(closure(*fp.MODULES["build"]))
 
 
 def test_the_fingerprint_moves_with_a_library_version_and_a_pin(monkeypatch):

@@ -146,7 +146,7 @@ def test_one_knob_group_cold_writes_the_same_bytes(default_repo, tmp_path_factor
 def test_worker_count_never_changes_a_built_model(tmp_path):
     from reasonmed.core.params import ModelSpec
     from reasonmed.llm import build
-    from reasonmed.llm.tinymodels import Params
+    from reasonmed.method.tinymodels import Params
 
     corpus = (ROOT / "assets/corpus.txt").read_text(encoding="utf-8")[:20000]
     p = Params(corpus="assets/corpus.txt", vocab_size=512, pretrain_steps=4, contract_steps=4,

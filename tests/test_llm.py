@@ -164,7 +164,7 @@ def test_hf_output_is_a_function_of_the_request_and_its_planned_batch(tiny_model
 
 @pytest.mark.slow
 def test_the_cli_samples_anew_unless_seeded(tiny_models, tmp_path, capsys):
-    """`python -m reasonmed.llm role prompt` at T > 0 asks the model again each call (a new
+    """`python -m reasonmed.llm.client role prompt` at T > 0 asks the model again each call (a new
     seed), and replays the cache only when given the same --seed; --help lists the roles."""
     import json
 

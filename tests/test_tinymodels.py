@@ -4,7 +4,7 @@ tokenizer vocabulary and the synthetic vignettes it trains on."""
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from reasonmed.llm.tinymodels import reply_loss
+from reasonmed.method.tinymodels import reply_loss
 
 
 def test_reply_loss_equals_the_masked_loss_on_right_padded_rows():
@@ -41,8 +41,8 @@ def test_the_vocabulary_shortens_prompts_and_is_part_of_every_build_key(tmp_path
     from pathlib import Path
 
     from reasonmed.core.params import ModelSpec
-    from reasonmed.llm.build import build_key
-    from reasonmed.llm.tinymodels import Params, train_tokenizer, vignette
+    from reasonmed.method.build import build_key
+    from reasonmed.method.tinymodels import Params, train_tokenizer, vignette
 
     root = Path(__file__).resolve().parents[1]
     corpus = (root / "assets/corpus.txt").read_text(encoding="utf-8")

@@ -33,7 +33,7 @@ def build_tiny_llama(path: str | os.PathLike, *, hidden: int = 128, heads: int =
 
     head_dim = hidden / heads must be >= 32 for vLLM's CPU attention (64 here).
     """
-    from reasonmed.llm.tinymodels import Build, Params, build_model, chat_documents, train_tokenizer
+    from reasonmed.method.tinymodels import Build, Params, build_model, chat_documents, train_tokenizer
 
     root = Path(__file__).resolve().parents[1]
     p = Params(corpus=str(root / "assets/corpus.txt"), max_position_embeddings=1024,

@@ -1,3 +1,3 @@
-"""The LLM layer: one client (client.py) over the hf, vllm and openai backends, their shared
-types (types.py), the request cache, seeded sampling, the compute fingerprint and the tiny
-local models. Imports only reasonmed.core."""
+"""The LLM layer: one client (client.py; `python -m reasonmed.llm.client` asks one role) over
+the hf, vllm, openai and fake backends, their shared types (types.py), batch plans, the
+request cache, seeded sampling and the compute fingerprint. Imports only reasonmed.core."""

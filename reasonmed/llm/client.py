@@ -13,7 +13,7 @@ Backends (imported lazily, so `--help` and pure tests stay fast):
   openai  any OpenAI-compatible server, async with bounded concurrency and retries
   fake    no model: deterministic replies computed from each request (smoke runs, tests)
 
-    python -m reasonmed.llm verifier "Say hello" --max-tokens 16
+    python -m reasonmed.llm.client verifier "Say hello" --max-tokens 16
 """
 
 from __future__ import annotations
@@ -284,7 +284,7 @@ class LLM:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """python -m reasonmed.llm verifier "Is aspirin an NSAID?" --seed 3"""
+    """python -m reasonmed.llm.client verifier "Is aspirin an NSAID?" --seed 3"""
     import random
 
     from reasonmed.core.params import load_models, load_run, model_spec

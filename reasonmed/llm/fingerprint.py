@@ -45,7 +45,7 @@ MODULES = {"hf": (CLIENT, "reasonmed.llm.backends.hf"),
            "vllm": (CLIENT, "reasonmed.llm.backends.vllm_engine"),
            "openai": (CLIENT, "reasonmed.llm.backends.openai_api"),
            "fake": (CLIENT, "reasonmed.llm.backends.fake"),
-           "build": ("stages.models", "reasonmed.llm.build"),
+           "build": ("stages.models", "reasonmed.method.build"),
            "sft": ("stages.sft", "reasonmed.method.sft")}
 
 

@@ -34,7 +34,7 @@ from reasonmed.core.params import EXEC_GLOBAL, ModelSpec, RunParams, did_you_mea
 # of the method step that owns the section (a stage imports its Params from there). Looked up
 # by name so `--help` and a params-only check stay fast; tests/test_check.py imports each.
 SECTIONS = {
-    "models_build": "reasonmed.llm.tinymodels:Params",
+    "models_build": "reasonmed.method.tinymodels:Params",
     "collect": "reasonmed.method.collect:Params",
     "generate": "reasonmed.method.generation:Params",
     "verify": "reasonmed.method.verification:Params",

@@ -23,7 +23,7 @@ The backend records what reached it: `batches` (the requests of each `generate` 
 `seen` (their sizes), `requests` (all of them, in order) and `calls` (replies computed).
 
     printf 'models:\\n  judge: {backend: fake, model: judge, options: {reply: "Yes."}}\\n' \\
-        > /tmp/fake.yaml && python -m reasonmed.llm judge "Is aspirin an NSAID?" --params /tmp/fake.yaml
+        > /tmp/fake.yaml && python -m reasonmed.llm.client judge "Hi?" --params /tmp/fake.yaml
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ options (hashed, in every cache key): dtype, device, attn_implementation, trust_
   threads (torch CPU threads; default run.threads: a parallel sum's order follows the
   count), batch_size (rows per batch, default 16: which requests share a batch)
 
-    python -m reasonmed.llm agent1 "A 30-year-old presents with fever." --max-tokens 32
+    python -m reasonmed.llm.client agent1 "A 30-year-old presents with fever." --max-tokens 32
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ learns the words of `assets/vocabulary.txt`, a snapshot of the prompts' English)
 each role with a `build:` block under `models` in params.yaml gets a small randomly
 initialised Llama (its own seed and size, so the three agents differ), warmed up for a few
 optimizer steps on the same corpus so its samples read like text rather than noise
-(reasonmed/llm/tinymodels.py).
+(reasonmed/method/tinymodels.py).
 
 Every other role gets `models/<role>/reference.json` (backend, model and resolved revision:
 a pinned hub commit, the content digest of a local folder, or the API model name), so each
@@ -14,7 +14,7 @@ stage depends on exactly the `models/<role>` folders of the roles it uses. Build
 memoised by content (<cache>/models/<key>): rerunning the stage after an unrelated role
 change copies the unchanged models instead of retraining them.
 
-    python -c "from reasonmed.llm.build import contracts; print(contracts({}))"
+    python -c "from reasonmed.method.build import contracts; print(contracts({}))"
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from reasonmed.core.params import ModelSpec
 from reasonmed.core.records import write_json
 from reasonmed.llm.cache import resolve_revision
 from reasonmed.llm.fingerprint import fingerprint
-from reasonmed.llm.tinymodels import (
+from reasonmed.method.tinymodels import (
     Build,
     Params,
     build_cost,

@@ -12,7 +12,7 @@ shapes; the models know no medicine. Loss is on the reply tokens only.
 
 Used by the `models` stage, the tests and the benchmarks, so all build the same models.
 
-    python -c "from reasonmed.llm.tinymodels import Build; print(Build(seed=1))"
+    python -c "from reasonmed.method.tinymodels import Build; print(Build(seed=1))"
 """
 
 from __future__ import annotations

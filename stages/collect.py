@@ -1,9 +1,10 @@
 """collect: raw MCQs from every configured source -> validated, deduplicated, decontaminated.
 
 Method step S0 (reasonmed/method/collect.py): reads the sources in params `collect.sources`,
-rejects malformed records, removes questions that overlap the normalised benchmarks (the
-benchmark stages' folder) and duplicates, and writes OUT/questions.jsonl, rejects.jsonl,
-report.json, stats.json and metrics.json.
+rejects malformed records, removes questions that hold an item of the normalised benchmarks
+(the benchmark stages' folder; reasonmed/method/decontaminate.py: each a reject naming the
+item and the form) and duplicates, and writes OUT/questions.jsonl, rejects.jsonl,
+report.json, stats.json (per benchmark, removals by form) and metrics.json.
 
     python -m stages.collect data/benchmarks data/collect --params params.yaml
 """

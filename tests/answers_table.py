@@ -8,10 +8,22 @@ where a case needs them ("-5 mmHg" vs "5 mmHg"). Outputs imitate what chat, reas
 (R1-style `<think>`) and HuatuoGPT-style (`## Thinking` / `## Final Response`) models write,
 including the failure modes that fooled the earlier extractors.
 
+The second part (more_rows) adds 326 rows for two shapes an earlier version of the reader
+missed on outputs it had not seen, and for what must stay apart from them: the answer
+first and an explanation after it (answer_first, answer_first_discussion: later remarks
+about other options; answer_first_changed: a later explicit correction; opening_near_miss:
+first lines that are no answer), option content restated in other words after a closed
+reasoning block (content_final, content_final_then_other; content_near_miss: nested or
+contrasted options; content_near_miss_none: two options, negated or hedged content), and
+hedges, refusals and lists of differentials (hedge_more). The paraphrases are written by
+hand (PARAPHRASES); the rows around them are built by seeded templates; every label is the
+reading a careful reader takes, set by hand per template, never by running the reader.
+
     python -m tests.answers_table        # per-class table: strict and huatuo readings
 
-tests/test_answers.py asserts strict's accuracy on it (>= 97 %, no invented letter);
-the huatuo columns are reported only (that scorer is optimistic by design).
+tests/test_answers.py asserts strict's accuracy on it (>= 97 %, no invented letter: none
+for an output labelled None, and never another letter than the label); the huatuo columns
+are reported only (that scorer is optimistic by design).
 """
 
 from __future__ import annotations
@@ -421,8 +433,10 @@ def rows() -> list[Row]:
                            "The question asks about {tx}; several options are plausible."]):
         o = mixed[i + 54]
         x, y = "ABCD"[i % 4], "ABCD"[(i + 2) % 4]
+        # An output that is only "Option B" answers B (labelled None in the first version of
+        # this table; a careful reader takes the letter, as in answer_first's "Option B" lines).
         add("no_statement", f.format(why=why(o, x), x=x, y=y, tx=o[x].lower(), ta=o["A"], tb=o["B"],
-                                     tc=o["C"], td=o["D"]), o, None)
+                                     tc=o["C"], td=o["D"]), o, x if f == "Option {x}" else None)
 
     # 24. hypotheses and questions outside a reasoning block
     for i, f in enumerate(["If the answer is {x}, then {tx} should be present.",
@@ -585,6 +599,694 @@ def rows() -> list[Row]:
                  "The correct answer could be A.", "The answer might be C.", "Answer: see above."]:
         add("adversarial_none", text, heme, None)
 
+    return out + more_rows()
+
+
+# --- answer-first outputs, option content without its letter, and their near-misses -------
+# Two shapes the reader once missed on outputs it had not seen, and what must stay apart
+# from them: (1) the answer stated first, an explanation after it that discusses the other
+# options; (2) after a closed reasoning block, a final sentence stating one option's content
+# in slightly changed words. Labels are what a careful reader takes from each output.
+
+# (benchmark, the answer's option text as listed, a light paraphrase, kind): the paraphrase
+# changes word order, number, articles or a low-content word; kind picks fitting sentences
+# (dx: a diagnosis or condition; tx: a treatment, test or action; mech: a finding/mechanism).
+PARAPHRASES = [
+    ("medqa", "Increased ventricular wall stiffness", "increased stiffness of the ventricular walls", "mech"),
+    ("medqa", "Aldosterone excess", "an excess of aldosterone", "cause"),
+    ("medqa", "Cardiac contusion", "a cardiac contusion from the steering wheel", "dx"),
+    ("medqa", "Myxedema coma", "myxedema coma precipitated by the infection", "dx"),
+    ("medqa", "QT prolongation", "prolongation of the QT interval", "mech"),
+    ("medqa", "Frontotemporal dementia", "dementia of the frontotemporal type", "dx"),
+    ("medqa", "Chlamydia trachomatis infection", "an infection with Chlamydia trachomatis", "dx"),
+    ("medqa", "Rotator cuff injury", "an injury of the rotator cuff", "dx"),
+    ("medqa", "Neuron-specific enolase", "elevated neuron specific enolase", "mech"),
+    ("medqa", "Decreased ALA synthesis", "reduced synthesis of ALA", "mech"),
+    ("medqa", "Schizoid personality disorder", "a schizoid personality", "dx"),
+    ("medqa", "Sickle cell disease", "sickle cell disease (HbSS)", "dx"),
+    ("medqa", "Trichomonal vaginitis", "a trichomonal vaginitis", "dx"),
+    ("medqa", "Chronic obstructive bronchitis", "chronic bronchitis with an obstructive pattern", "dx"),
+    ("medqa", "Breastfeeding jaundice", "jaundice related to breastfeeding", "dx"),
+    ("medqa", "Papillary necrosis", "renal papillary necrosis", "dx"),
+    ("medqa", "Hair tourniquet syndrome", "a hair tourniquet around the toe", "dx"),
+    ("medqa", "Spinal stenosis", "lumbar spinal stenosis", "dx"),
+    ("medqa", "Thick and thin blood smear", "thick and thin blood smears", "tx"),
+    ("medqa", "Neural tube defect", "a defect of the neural tube", "dx"),
+    ("medqa", "Mismatch repair", "DNA mismatch repair", "mech"),
+    ("medqa", "Alcohol use disorder", "chronic alcohol use", "cause"),
+    ("medqa", "Elevated serum creatine kinase", "an increased serum creatine kinase", "mech"),
+    ("medqa", "Acute calculous cholecystitis",
+     "acute calculous cholecystitis from a stone in the cystic duct",
+     "dx"),
+    ("medqa", "Generalized anxiety disorder", "generalized anxiety", "dx"),
+    ("medqa", "Varicella", "varicella (chickenpox)", "dx"),
+    ("medqa", "Germ cells", "a germ cell", "mech"),
+    ("medqa", "Secondary hyperparathyroidism", "hyperparathyroidism secondary to chronic kidney disease",
+     "dx"),
+    ("medqa", "Amoxicillin-clavulanic acid", "amoxicillin with clavulanic acid", "tx"),
+    ("medqa", "Atropine and pralidoxime", "pralidoxime plus atropine", "tx"),
+    ("medqa", "IV fluids and monitoring", "intravenous fluids and monitoring", "tx"),
+    ("medqa", "Vagal stimulation", "vagal nerve stimulation", "mech"),
+    ("medqa", "Muscarinic antagonist", "a muscarinic antagonist such as ipratropium", "tx"),
+    ("medqa", "Surgical resection", "surgical resection alone", "tx"),
+    ("medqa", "Mutation of DNA gyrase", "a mutation in DNA gyrase", "mech"),
+    ("medqa", "Release of prostaglandins", "prostaglandin release", "cause"),
+    ("medqa", "Needle decompression", "immediate needle decompression", "tx"),
+    ("medqa", "Fluid restriction", "restriction of fluids", "tx"),
+    ("medqa", "Bone marrow biopsy", "a biopsy of the bone marrow", "tx"),
+    ("medqa", "Biopsy of the mass", "a biopsy of this mass", "tx"),
+    # heavier rewordings (a different word form): a careful reader still reads them
+    ("medqa", "Urethral hypermobility", "hypermobility of the urethra", "dx"),
+    ("medqa", "Inhibition of beta-tubulin polymerization", "inhibiting the polymerization of beta-tubulin",
+     "mech"),
+]
+
+# Sentences that state the content as the answer, per kind ({p}: the paraphrase, {P}: capitalised).
+CONTENT_SENTENCES = {
+    "dx": ["This patient most likely has {p}.", "The most likely diagnosis is {p}.",
+           "These findings are most consistent with {p}.",
+           "{P} is the most likely explanation for this presentation.",
+           "The clinical picture points to {p}.", "In summary, this is a case of {p}.",
+           "Her presentation is best explained by {p}.", "**{P}**", "{P}.", "Final answer: {p}"],
+    "tx": ["The most appropriate next step is {p}.", "The best next step in management is {p}.",
+           "This patient should be managed with {p}.", "{P} is the best choice here.", "**{P}**", "{P}.",
+           "The answer is {p}.", "The appropriate next step is {p}."],
+    "mech": ["The underlying mechanism is {p}.", "This is explained by {p}.", "The key abnormality is {p}.",
+             "{P} is responsible for these findings.", "**{P}**", "{P}.", "The answer is {p}."],
+    "cause": ["The most likely cause is {p}.", "This was most likely caused by {p}.",
+              "{P} is the most likely predisposing factor.", "The underlying cause is {p}.", "**{P}**",
+              "{P}."],
+}
+
+BLOCKS = [("<think>\n{r}\n</think>\n\n", ""), ("## Thinking\n\n{r}\n\n## Final Response\n\n", ""),
+          ("<thinking>\n{r}\n</thinking>\n", ""), ("{r}\n</think>\n\n", ""),
+          ("<|begin_of_thought|>\n{r}\n<|end_of_thought|>\n\n<|begin_of_solution|>\n",
+           "\n<|end_of_solution|>")]
+
+
+def cap(s: str) -> str:
+    return s[0].upper() + s[1:]
+
+
+def reasoning(o: dict[str, str], g: str, x: str) -> str:
+    return (f"Let me weigh the options. If the answer were {x}, {o[x]} would need a different history. "
+            f"Option {g}, {o[g]}, fits better, but let me double-check {x} once more. Okay.")
+
+
+def content_rows(add) -> None:
+    """Shape (2): option content, lightly reworded, as the final answer after a closed block."""
+    for i, (bench, text, para, kind) in enumerate(PARAPHRASES):
+        o = find(bench, has(text))
+        g = letter_of(o, text)
+        x = others(g, o)[i % 3]
+        opener, closer = BLOCKS[i % len(BLOCKS)]
+        sents = CONTENT_SENTENCES[kind]
+        for j in range(2):
+            s = sents[(i + j * 3) % len(sents)].format(p=para, P=cap(para))
+            k = (i + j) % 3
+            sep = " " if s.endswith(".") else "\n\n"
+            tail = ["", f"{sep}The history and the findings support this; {o[x]} would not explain them.",
+                    "\n\nThe other options do not account for the whole picture."][k]
+            cls = "content_final_then_other" if k == 1 else "content_final"
+            add(cls, opener.format(r=reasoning(o, g, x)) + s + tail + closer, o, g)
+
+
+def content_near_miss_rows(add) -> None:
+    """Option content that does not name one answer: two options, negated, hedged, a base that
+    two options share -- and the look-alikes that do name one (a longer option, "rather than")."""
+    cases = [  # (benchmark, an option text present, final sentence, label text or None)
+        ("medqa", "Secondary hyperparathyroidism", "This patient most likely has hyperparathyroidism.", None),
+        ("medqa", "Acute calculous cholecystitis",
+         "The most likely cause of her pain is acute cholecystitis.",
+         None),
+        ("medqa", "Breastfeeding jaundice", "The most likely diagnosis is neonatal jaundice.", None),
+        ("medqa", "Tension pneumothorax", "These findings are most consistent with a pneumothorax.", None),
+        ("medqa", "Mismatch repair", "The process impaired is a form of excision repair.", None),
+        ("medqa", "Sickle cell disease", "This child most likely has sickle cell trait.",
+         "Sickle cell trait"),
+        ("medqa", "Amoxicillin-clavulanic acid", "The best next step is amoxicillin.", "Amoxicillin"),
+        ("medqa", "Amoxicillin-clavulanic acid", "The best next step is amoxicillin plus clavulanic acid.",
+         "Amoxicillin-clavulanic acid"),
+        ("medqa", "Surgical resection", "The necessary treatment is chemotherapy and radiation.",
+         "Chemotherapy and radiation"),
+        ("medqa", "Primary hyperparathyroidism",
+         "This is primary hyperparathyroidism rather than a secondary "
+         "form.", "Primary hyperparathyroidism"),
+        ("medqa", "Cardiac contusion", "This patient most likely has a cardiac contusion rather than a "
+         "pulmonary contusion.", "Cardiac contusion"),
+        ("medqa", "Frontotemporal dementia",
+         "The findings fit frontotemporal dementia, not Alzheimer dementia.",
+         "Frontotemporal dementia"),
+    ]
+    for i, (bench, present, sent, lab) in enumerate(cases):
+        o = find(bench, has(present))
+        opener, closer = BLOCKS[i % len(BLOCKS)]
+        label = None if lab is None else letter_of(o, lab)
+        add("content_near_miss", opener.format(r=reasoning(o, "A", "B")) + sent + closer, o, label)
+    # two options restated, negated or hedged: no answer
+    forms = ["Either {p} or {q}.", "The differential includes {p} and {q}.",
+             "Both {p} and {q} fit these findings.",
+             "It is not {p}.", "{P} is unlikely here.", "I am not sure; perhaps {p}.",
+             "The findings could reflect {p}.",
+             "It might be {p}, but {q} is also possible.", "We can rule out {p}.",
+             "{P} or {q}, depending on further tests.", "Not sure: {p}? {q}?",
+             "Options to consider: {p}, {q}.",
+             "I cannot decide between {p} and {q}.", "The question is whether the answer is {p}."]
+    for i, f in enumerate(forms * 2):
+        bench, text, para, _ = PARAPHRASES[(i * 5) % len(PARAPHRASES)]
+        o = find(bench, has(text))
+        g = letter_of(o, text)
+        q = o[others(g, o)[i % 3]].lower()
+        opener, closer = BLOCKS[(i + 1) % len(BLOCKS)]
+        add("content_near_miss_none", opener.format(r=reasoning(o, g, others(g, o)[0])) +
+            f.format(p=para, P=cap(para), q=q) + closer, o, None)
+
+
+EXPLAIN = [
+    "Explanation: {tg} accounts for all of the findings. Option {x} ({tx}) is incorrect because it does not "
+    "explain the fever. Option E is incorrect because it refers to a different condition.",
+    "Explanation:\n- {x}. {tx}: incorrect, it usually presents differently.\n- {y}. {ty}: incorrect.\n"
+    "- {z}. {tz}: incorrect, not supported by the labs.",
+    "Why not the others?\n{x}) {tx} would require a different history.\n{y}) {ty} is seen in younger "
+    "patients.\n{z}) {tz} does not fit the timeline.",
+    "Rationale: the key clue is the time course. {tx} (option {x}) is a common distractor here.",
+    "The other options are less likely: {x} and {y} do not account for the findings, and {z} is a "
+    "distractor.",
+    "**Explanation:** {tg} is supported by the history and the labs.\n\n**Incorrect options:**\n"
+    "- **{x}** - {tx} is not associated with this picture.\n- **{y}** - {ty} is ruled out by the exam.",
+    "Explanation: option {x} is incorrect because {tx} causes a different pattern, and option {z} is "
+    "incorrect because {tz} is rare at this age.",
+    "",
+]
+# Discussion after the answer that names another option in a statement-like sentence.
+DISCUSS = [
+    "Explanation: in a child, the most likely diagnosis would be {x}. In this adult, {tg} fits.",
+    "Explanation: {tx} (option {x}) is the best treatment for the chronic phase, not for this acute "
+    "presentation.",
+    "Note: option {x} is correct for patients with a different history, which this patient does not have.",
+    "Explanation: the most common cause of this picture in general is {tx}, but the findings here differ.",
+    "Explanation: in a younger patient the most appropriate choice would be {x}; here it is not.",
+    "Option {x} would be the answer if the labs were normal. They are not.",
+    "Rationale: many candidates pick option {x} ({tx}), but that is a trap. {y} is also tempting.",
+    "Explanation: {tx}, which is option {x}, is classically tested, but it does not fit here.",
+    "The best initial test in a stable patient is {tx} ({x}), but this patient needs the answer above.",
+    "Explanation: {x} is the best choice for prevention, not for acute management.",
+]
+FIRST_LINES = ["**{g}**", "{g}. {tg}", "**{g}. {tg}**", "({g}) {tg}", "{g}) {tg}", "Option {g}",
+               "**Answer: {g}**",
+               "{l}. {tg}", "**({g})**", "{g}", "{g} - {tg}", "**Option {g}: {tg}**", "{g}: {tg}",
+               "**{g})** {tg}",
+               "Option {g} - {tg}", "The correct answer is **{g}**.", "[{g}] {tg}", "({g})", "{g}. {tg}.",
+               "**{g}** {tg}", "Answer: {g}", "{l})", "The answer is {g}.", "**{g}: {tg}**"]
+
+
+def answer_first_rows(add) -> None:
+    """Shape (1): the answer first, an explanation after it."""
+    trios = zip(pool("medqa", 50, 40), pool("mmlu_medical", 50, 40), pool("medmcqa", 50, 40))
+    sets = clean([x for trio in trios for x in trio])
+    five = [dict(o, E=sets[i + 60]["A"]) for i, o in enumerate(sets[:12])]  # five-option items
+    for i in range(72):
+        o = five[i % 12] if i % 6 == 5 else sets[i]
+        g = "ABCDE"[(i * 3 + 2) % len(o)]
+        x, y, z = others(g, o)[:3]
+        first = FIRST_LINES[i % len(FIRST_LINES)]
+        body = EXPLAIN[(i // 3) % len(EXPLAIN)]
+        fill = dict(g=g, l=g.lower(), tg=o[g], x=x, y=y, z=z, tx=o[x], ty=o[y], tz=o[z])
+        text = first.format(**fill) + ("\n\n" + body.format(**fill) if body else "")
+        if i % 4 == 3:
+            text = "<think>\n" + reasoning(o, g, x) + "\n</think>\n\n" + text
+        add("answer_first", text, o, g)
+    for i in range(40):
+        o = sets[i + 72]
+        g = "ABCD"[(i + 1) % 4]
+        x, y, z = others(g, o)[:3]
+        fill = dict(g=g, l=g.lower(), tg=o[g], x=x, y=y, z=z, tx=o[x], ty=o[y], tz=o[z])
+        first = FIRST_LINES[(i * 5) % len(FIRST_LINES)]
+        text = first.format(**fill) + "\n\n" + DISCUSS[i % len(DISCUSS)].format(**fill)
+        if i % 3 == 2:
+            text = "## Thinking\n\n" + reasoning(o, g, x) + "\n\n## Final Response\n\n" + text
+        add("answer_first_discussion", text, o, g)
+    changed = ["**{x}**\n\nWait, I misread the question. The correct answer is {g}.",
+               "Answer: {x}\n\nCorrection: the answer is {g}.",
+               "{x}. {tx}\n\nOn reflection, the final answer is {g}.",
+               "**{x}**\n\nActually, {tg} fits better, so I choose {g}.",
+               "({x})\n\nHmm, no: {tx} does not explain the labs. Final answer: ({g})",
+               "{x}\n\nLet me reconsider. The answer is {g}."]
+    for i, f in enumerate(changed * 2):
+        o = sets[i + 100]
+        g, x = "ABCD"[i % 4], "ABCD"[(i + 1) % 4]
+        add("answer_first_changed", f.format(g=g, x=x, tx=o[x], tg=o[g]), o, g)
+
+
+def opening_near_miss_rows(add) -> None:
+    """A first line that is no answer: the options restated, a verdict against an option, a hedge,
+    the stem; whatever follows names no answer either."""
+    forms = ["A. {ta}\nB. {tb}\nC. {tc}\nD. {td}\n\nThe question asks about the most likely cause.",
+             "{x}. {tx} - incorrect, because it presents differently.\n{y}. {ty} - incorrect as well.",
+             "{x} is incorrect because {tx} does not explain the fever.",
+             "<think>\nhmm\n</think>\n\n{x} is incorrect.",
+             "A 45-year-old man presents with fever. {tx} and {ty} are both possible.",
+             "**{x} or {y}**\n\nExplanation: both fit part of the picture.",
+             "{x}?\n\nLet me think again about {ty}.",
+             "Option {x}: {tx}. This is unlikely because of the age.",
+             "**Option {x}** - ruled out.\n**Option {y}** - ruled out.",
+             "(a) {ta}, (b) {tb}, (c) {tc}, (d) {td}: let us look at each.",
+             "<think>\nok\n</think>\n\nOption {x} ({tx}) is wrong, and option {y} is wrong too.",
+             "{x}, {y}\n\nBoth could explain the findings.",
+             "{x}. {tx}: not likely.\n\nThe history points elsewhere.",
+             "**{x}**: incorrect. **{y}**: incorrect.",
+             "<think>\nshort\n</think>\n\n{tx}? {ty}? Hard to say without imaging."]
+    for i, f in enumerate(forms * 2):
+        o = mixed_sets()[i + 10]
+        x, y = "ABCD"[i % 4], "ABCD"[(i + 2) % 4]
+        add("opening_near_miss", f.format(x=x, y=y, tx=o[x], ty=o[y], ta=o["A"], tb=o["B"], tc=o["C"],
+                                          td=o["D"]), o, None)
+
+
+def hedge_more_rows(add) -> None:
+    """Hedges, refusals and lists of differentials, plain and after a closed block: no answer."""
+    forms = ["It could be {x} or {y}.", "I am not sure; perhaps {x}.", "Not {x}.",
+             "{x} is wrong, {y} is wrong.",
+             "The differential includes {x} ({tx}), {y} ({ty}) and {z} ({tz}).",
+             "I'm sorry, but I can't choose an answer to this question without more clinical information.",
+             "As an AI, I cannot diagnose patients. Please consult a physician.", "**{x} or {y}**",
+             "Answer: {x} or {y}", "Possibly {x}.", "Likely {x}, though {y} cannot be excluded.", "{x}?",
+             "Either {x} or {y}; more information is needed.", "Options {x} and {y} both seem reasonable.",
+             "The answer is probably not {x}.", "Neither {x} nor {y} fits well, and {z} is also unlikely.",
+             "Hmm, {x}... or maybe {y}.", "{x}/{y}", "I would lean towards {x}, but I am not confident.",
+             "A is wrong, B is wrong, C is wrong.",
+             "The correct answer cannot be determined from the options.",
+             "Not {x}, not {y}.", "{tx} or {ty}.", "I don't know."]
+    sets = mixed_sets()
+    for i, f in enumerate(forms):
+        for j in range(2):
+            o = sets[30 + 2 * i + j]
+            x, y, z = "ABCD"[(i + j) % 4], "ABCD"[(i + j + 1) % 4], "ABCD"[(i + j + 3) % 4]
+            s = f.format(x=x, y=y, z=z, tx=o[x], ty=o[y], tz=o[z])
+            text = s if j == 0 else "<think>\n" + reasoning(o, x, y) + "\n</think>\n\n" + s
+            add("hedge_more", text, o, None)
+
+
+def mixed_sets() -> list[dict[str, str]]:
+    trios = zip(pool("medqa", 60, 200), pool("mmlu_medical", 60, 200), pool("medmcqa", 60, 200))
+    return clean([x for trio in trios for x in trio])
+
+
+def clean(sets: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Option sets with distinct texts of two characters or more (no "Not Recalled" twice, no "A")."""
+    return [o for o in sets if len(set(o.values())) == len(o) and all(len(v.strip()) > 1 for v in o.values())]
+
+
+# --- hand-written outputs -----------------------------------------------------------------
+# Written one by one while this version of the reader was built: HAND_DEV guided it (its
+# misses were looked at and some fixed); HAND_LATER was written after, to check it (one
+# reader change followed: a rejected letter tag opening a region is no answer). Outputs a
+# careful reader could take two ways were left out.
+HAND_OPTIONS = {
+    'p1_O': {'A': 'Gout', 'B': 'Asthma', 'C': 'Cystitis', 'D': 'Community-acquired pneumonia'},
+    'p1_P': {
+        'A': 'Acute pancreatitis',
+        'B': 'Chronic pancreatitis',
+        'C': 'Acute cholecystitis',
+        'D': 'Peptic ulcer disease',
+    },
+    'p1_T': {
+        'A': 'Start intravenous antibiotics',
+        'B': 'Obtain a chest x-ray',
+        'C': 'Discharge with oral antibiotics',
+        'D': 'Admit to the intensive care unit',
+    },
+    'p2_O': {'A': 'Gout', 'B': 'Asthma', 'C': 'Cystitis', 'D': 'Community-acquired pneumonia'},
+    'p2_M': {
+        'A': 'Increased pH, decreased pCO2',
+        'B': 'Decreased pH, increased pCO2',
+        'C': 'Normal pH, normal pCO2',
+        'D': 'Decreased pH, decreased pCO2',
+    },
+    'p2_N': {'A': 'Naloxone', 'B': 'Naltrexone', 'C': 'Flumazenil', 'D': 'Fomepizole'},
+    'p3_H': {
+        'A': 'Hyperthyroidism',
+        'B': 'Hypothyroidism',
+        'C': 'Cushing syndrome',
+        'D': 'Addison disease',
+        'E': 'Pheochromocytoma',
+    },
+    'p3_R': {
+        'A': 'Administer intravenous fluids',
+        'B': 'Perform an emergency laparotomy',
+        'C': 'Obtain a CT scan of the abdomen',
+        'D': 'Start broad-spectrum antibiotics',
+    },
+    'p3_K': {
+        'A': 'Inhibition of cell wall synthesis',
+        'B': 'Inhibition of protein synthesis at the 30S subunit',
+        'C': 'Inhibition of DNA gyrase',
+        'D': 'Inhibition of folate synthesis',
+    },
+    'p4_YNM': {'A': 'yes', 'B': 'no', 'C': 'maybe'},
+    'p4_V': {
+        'A': 'Vitamin B12 deficiency',
+        'B': 'Folate deficiency',
+        'C': 'Iron deficiency anemia',
+        'D': 'Anemia of chronic disease',
+    },
+    'p4_S': {
+        'A': 'Staphylococcus aureus',
+        'B': 'Streptococcus pneumoniae',
+        'C': 'Haemophilus influenzae',
+        'D': 'Pseudomonas aeruginosa',
+    },
+    'p4_L': {
+        'A': 'Left anterior descending artery',
+        'B': 'Left circumflex artery',
+        'C': 'Right coronary artery',
+        'D': 'Posterior descending artery',
+    },
+    'p4_M': {'A': 'Metformin', 'B': 'Insulin glargine', 'C': 'Glipizide', 'D': 'Sitagliptin'},
+}
+HAND_DEV = [
+    ('B. Asthma is unlikely here; the fever suggests infection.', 'p1_O', None),
+    ('A patient with gout would be expected to have joint pain.', 'p1_O', None),
+    ('C. difficile infection is a common complication.', 'p1_O', None),
+    ('**D**\n\nHmm, actually, the most likely diagnosis is asthma.', 'p1_O', 'B'),
+    ('**D**\n\nThe patient does not have asthma.', 'p1_O', 'D'),
+    ('Answer: D\n\nAsthma is the most common cause of wheeze in children.', 'p1_O', 'D'),
+    ('<think>x</think>\n\nThe patient has a history of asthma and presents with fever.', 'p1_O', None),
+    ('<think>x</think>\n\nAsthma and gout are both unlikely; this is community-acquired pneumonia.',
+     'p1_O', 'D'),
+    ('<think>x</think>\n\nThis is most likely pancreatitis.', 'p1_P', None),
+    ('<think>x</think>\n\nThe lipase is elevated, which indicates pancreatitis that is acute.', 'p1_P', 'A'),
+    ('<think>x</think>\n\nThe patient has acute pancreatitis, not chronic pancreatitis.', 'p1_P', 'A'),
+    ('<think>x</think>\n\nChronic pancreatitis would present with steatorrhea; this patient has acute '
+     'pancreatitis.', 'p1_P', 'A'),
+    ('<think>x</think>\n\nThe best next step is to start antibiotics intravenously.', 'p1_T', 'A'),
+    ('<think>x</think>\n\nThe patient should be admitted to the ICU.', 'p1_T', None),
+    ('<think>x</think>\n\nWe should obtain a chest x-ray before starting antibiotics.', 'p1_T', 'B'),
+    ('The most likely diagnosis is not pneumonia.', 'p1_O', None),
+    ('The most common cause of cystitis is E. coli.', 'p1_O', None),
+    ("I think it's B, but I'm not sure.", 'p1_O', None),
+    ('B\n', 'p1_O', 'B'),
+    ('(B) or (C)\n', 'p1_O', None),
+    ('**B.** Asthma - this is the answer.', 'p1_O', 'B'),
+    ('A. Gout\n\nExplanation: Gout presents with monoarthritis.', 'p1_O', 'A'),
+    ('A. Gout\nExplanation: D is incorrect.', 'p1_O', 'A'),
+    ('Option A: gout does not explain the fever.', 'p1_O', None),
+    ('A: Not the answer. B: Not the answer. C: Correct.', 'p1_O', None),
+    ('C: Correct.', 'p1_O', 'C'),
+    ('A) Gout - unlikely\nB) Asthma - unlikely\nC) Cystitis - unlikely\nD) Community-acquired pneumonia - '
+     'correct', 'p1_O', None),
+    ('**Final answer: D**\n\nExplanation: option B would be correct if there were wheezing.', 'p1_O', 'D'),
+    ('D.\n\nOption B is the correct answer in children.', 'p1_O', 'D'),
+    ('<think>x</think>\n\n**Gout**\n\nWait, no. The answer is C.', 'p1_O', 'C'),
+    ('<think>x</think>\n\nNot asthma. Gout is also wrong.', 'p1_O', None),
+    ("<think>x</think>\n\nIt's not gout.", 'p1_O', None),
+    ('<think>x</think>\n\nPneumonia acquired in the community.', 'p1_O', 'D'),
+    ('<think>x</think>\n\nPneumonia.', 'p1_O', None),
+    ('<think>x</think>\n\nThe symptoms point to pneumonia or perhaps asthma.', 'p1_O', None),
+    ('<think>x</think>\n\nHe has a cough.', 'p1_O', None),
+    ('<think>x</think>\n\nIf the patient had asthma, we would hear wheezing.', 'p1_O', None),
+    ('<think>x</think>\n\nAlthough asthma is common, the findings are most consistent with '
+     'community-acquired pneumonia.', 'p1_O', 'D'),
+    ("Let's think. The patient most likely has asthma. Wait, the fever and consolidation suggest "
+     'pneumonia. So the answer is D.', 'p1_O', 'D'),
+    ('Final Answer: The final answer is $\\boxed{D}$. Option B is incorrect.', 'p1_O', 'D'),
+    ('In summary, B (asthma) is the most likely diagnosis.', 'p1_O', 'B'),
+    ('A 30-year-old man. B is incorrect. C is incorrect.', 'p1_O', None),
+    ('a. gout\nb. asthma\nc. cystitis\nd. pneumonia\n\nLet me think.', 'p1_O', None),
+    ('I. Introduction\nThe patient presents...', 'p1_O', None),
+    ('<think>x</think>\n\nI would choose pneumonia acquired in the community.', 'p1_O', 'D'),
+    ('<think>x</think>\n\nA diagnosis of asthma cannot be made without spirometry.', 'p1_O', None),
+    ('<think>x</think>\n\nThe likely diagnosis is either asthma or COPD.', 'p1_O', None),
+    ("<think>x</think>\n\nThe patient's presentation is most consistent with **community-acquired "
+     'pneumonia**.\n\n**Key points:**\n- Fever and productive cough\n- Consolidation on X-ray\n\n**Why not '
+     'the others:**\n- **Asthma**: no wheeze\n- **Gout**: no joint findings\n- **Cystitis**: no urinary '
+     'symptoms', 'p2_O', 'D'),
+    ('<think>x</think>\n\n**Analysis of options:**\n- **A. Gout**: unlikely.\n- **B. Asthma**: would cause '
+     'wheeze.\n- **C. Cystitis**: no urinary symptoms.\n- **D. Community-acquired pneumonia**: fits all '
+     'findings.', 'p2_O', 'D'),
+    ('<think>x</think>\n\n**Analysis of options:**\n- **Asthma**: would cause wheeze.\n- **Gout**: '
+     'plausible.\n- **Community-acquired pneumonia**: fits.', 'p2_O', None),
+    ('<think>x</think>\n\nThe arterial blood gas shows a decreased pH with an increased pCO2, consistent '
+     'with respiratory acidosis.', 'p2_M', 'B'),
+    ('<think>x</think>\n\nThe pH is decreased and the pCO2 is decreased.', 'p2_M', None),
+    ('<think>x</think>\n\nThe antidote is naloxone, not naltrexone.', 'p2_N', 'A'),
+    ('<think>x</think>\n\nNaltrexone is used for maintenance, but the emergency antidote is naloxone.',
+     'p2_N', 'A'),
+    ('<think>x</think>\n\nNaloxone would reverse the opioid effect, but it is not indicated here; '
+     'flumazenil is the antidote for benzodiazepines.', 'p2_N', None),
+    ('<think>x</think>\n\nGiven the findings, the patient needs flumazenil.', 'p2_N', 'C'),
+    ('<think>x</think>\n\nThe patient needs to avoid naloxone.', 'p2_N', None),
+    ('<think>x</think>\n\nFomepizole is indicated for ethylene glycol toxicity. Naloxone is indicated for '
+     'opioid overdose.', 'p2_N', None),
+    ('Naloxone. The patient has opioid toxicity; naltrexone is long-acting.', 'p2_N', 'A'),
+    ('Naloxone would be given for opioid overdose. Here the answer is C.', 'p2_N', 'C'),
+    ('**Naloxone**\n\nNaltrexone is not used acutely.', 'p2_N', 'A'),
+    ('Answer: **A. Naloxone**\n\nWhy not B? Naltrexone is the best choice for long-term maintenance.',
+     'p2_N', 'A'),
+    ('A. Naloxone\n\nB is the correct answer for maintenance therapy.', 'p2_N', 'A'),
+    ('<think>The answer is A.</think>\n\nB', 'p2_N', 'B'),
+    ('<think>x</think>\n\nThe patient most likely has asthma. However, the fever suggests pneumonia, so '
+     'the final answer is D.', 'p2_O', 'D'),
+    ('<think>x</think>\n\nThis patient has asthma.\n\nAnswer: D', 'p2_O', 'D'),
+    ('<think>x</think>\n\nThe correct choice is community acquired pneumonia.', 'p2_O', 'D'),
+    ('<think>x</think>\n\nAnswer: pneumonia (community-acquired)', 'p2_O', 'D'),
+    ('<think>x</think>\n\nThe diagnosis: pneumonia.', 'p2_O', None),
+    ('The answer is community-acquired pneumonia or gout.', 'p2_O', None),
+    ('The most likely diagnosis is pneumonia, community-acquired.', 'p2_O', 'D'),
+    ('The most likely diagnosis is a patient with gout who has pneumonia.', 'p2_O', None),
+    ('So the answer is: pneumonia acquired in the community rather than asthma.', 'p2_O', 'D'),
+    ('Answer: Community-acquired pneumonia (D), not asthma (B).', 'p2_O', 'D'),
+    ('D\n\nExplanation: asthma is the most likely diagnosis in children with wheeze; this adult has fever.',
+     'p2_O', 'D'),
+    ('**D**\n\nI initially thought B, but the fever rules it out.', 'p2_O', 'D'),
+    ('**D**\n\nWait, re-reading, the answer is B.', 'p2_O', 'B'),
+    ('D. community acquired pneumonia\nB. asthma', 'p2_O', None),
+    ('Option D is correct.\n\nOption B is correct in children.', 'p2_O', 'D'),
+    ("I'm not sure. D?", 'p2_O', None),
+    ('D) Community-acquired pneumonia?', 'p2_O', None),
+    ('My best guess would be D, but I am not confident.', 'p2_O', None),
+    ('The answer is likely D.', 'p2_O', 'D'),
+    ('<think>\nok\n</think>\n\nI cannot determine the answer. It is either B or D.', 'p2_O', None),
+]
+HAND_LATER = [
+    ("**E. Pheochromocytoma**\n\nThis patient's episodic headaches, palpitations, and diaphoresis with "
+     'paroxysmal hypertension are classic for pheochromocytoma.\n\n- **A. Hyperthyroidism**: would cause '
+     'persistent, not episodic, symptoms.\n- **C. Cushing syndrome**: presents with central obesity and '
+     'striae.', 'p3_H', 'E'),
+    ('E\n\nExplanation: The triad of headache, sweating and tachycardia suggests a catecholamine-secreting '
+     'tumor. Option A is incorrect because thyroid function is normal.', 'p3_H', 'E'),
+    ('(E) Pheochromocytoma. The episodic nature of the symptoms is key; hyperthyroidism (A) is the most '
+     'common cause of palpitations overall but does not cause paroxysms.', 'p3_H', 'E'),
+    ('Answer: E) Pheochromocytoma\nRationale: ...', 'p3_H', 'E'),
+    ('**Correct answer: E**\n\nHyperthyroidism is the best answer for a patient with weight loss and heat '
+     'intolerance, which this patient lacks.', 'p3_H', 'E'),
+    ('e) pheochromocytoma', 'p3_H', 'E'),
+    ('The answer is E.\n\nOption D would be correct if the patient were hypotensive.', 'p3_H', 'E'),
+    ('E. Pheochromocytoma\n\nNote: Addison disease is the most likely diagnosis when hypotension and '
+     'hyperpigmentation are present.', 'p3_H', 'E'),
+    ('D. Addison disease - incorrect\nE. Pheochromocytoma - correct', 'p3_H', None),
+    ('A or E?\n\nBoth can cause palpitations.', 'p3_H', None),
+    ('A. Hyperthyroidism: unlikely given normal TSH.\nB. Hypothyroidism: unlikely.\nE. Pheochromocytoma: '
+     'most likely.', 'p3_H', None),
+    ('**Option E**', 'p3_H', 'E'),
+    ('E is the answer.', 'p3_H', 'E'),
+    ('E is incorrect; the answer is A.', 'p3_H', 'A'),
+    ('<think>\nEpisodic HTN... pheo.\n</think>\n\nThe most likely diagnosis is a pheochromocytoma (adrenal '
+     'medulla tumor).', 'p3_H', 'E'),
+    ("<think>\n...\n</think>\n\nThis patient's findings are most consistent with **pheochromocytoma**.",
+     'p3_H', 'E'),
+    ('<think>\n...\n</think>\n\nThyroid disease is unlikely given the normal TSH; the paroxysmal pattern '
+     'suggests a catecholamine-secreting tumor.', 'p3_H', None),
+    ('<think>\n...\n</think>\n\nGiven the hemodynamic instability and free air, the patient requires an '
+     'emergency laparotomy.', 'p3_R', 'B'),
+    ('<think>\n...\n</think>\n\nThe next step is emergency laparotomy.', 'p3_R', 'B'),
+    ('<think>\n...\n</think>\n\nThe best next step is to give IV fluids and then perform an emergency '
+     'laparotomy.', 'p3_R', None),
+    ('<think>\n...\n</think>\n\nThe patient should undergo an emergency laparotomy rather than a CT scan.',
+     'p3_R', 'B'),
+    ('<think>\n...\n</think>\n\nA CT scan of the abdomen should be obtained first, unless the patient is '
+     'unstable.', 'p3_R', None),
+    ('<think>\n...\n</think>\n\nTetracyclines work by inhibiting protein synthesis at the 30S ribosomal '
+     'subunit.', 'p3_K', 'B'),
+    ('<think>\n...\n</think>\n\nThe mechanism is inhibition of protein synthesis at the 30S subunit.',
+     'p3_K', 'B'),
+    ('<think>\n...\n</think>\n\nThe mechanism involves inhibition of synthesis.', 'p3_K', None),
+    ('<think>\n...\n</think>\n\nThe drug inhibits DNA gyrase, not cell wall synthesis.', 'p3_K', 'C'),
+    ('<think>\n...\n</think>\n\nMechanism: inhibition of the 30S subunit and protein synthesis.',
+     'p3_K', 'B'),
+    ('## Thinking\n\n...\n\n## Final Response\n\nThe mechanism of action is the inhibition of folate '
+     'synthesis by blocking dihydropteroate synthase.', 'p3_K', 'D'),
+    ('## Thinking\n\n...\n\n## Final Response\n\nBoth inhibition of folate synthesis and inhibition of DNA '
+     'gyrase are plausible here.', 'p3_K', None),
+    ('## Thinking\n\n...\n\n## Final Response\n\nIt is most likely Cushing syndrome, though Addison '
+     'disease should be excluded.', 'p3_H', None),
+    ('## Thinking\n\n...\n\n## Final Response\n\nHypothyroidism.', 'p3_H', 'B'),
+    ('## Thinking\n\n...\n\n## Final Response\n\nNot hyperthyroidism.', 'p3_H', None),
+    ('## Thinking\n\n...\n\n## Final Response\n\nThe patient does not have Cushing syndrome; she has '
+     'Addison disease.', 'p3_H', 'D'),
+    ("Let's analyze. Palpitations could suggest hyperthyroidism, but TSH is normal. The episodic "
+     'hypertension points to pheochromocytoma. Therefore, the answer is E.', 'p3_H', 'E'),
+    ('Palpitations could suggest hyperthyroidism. The most likely diagnosis is pheochromocytoma.',
+     'p3_H', 'E'),
+    ('The most likely diagnosis is either hyperthyroidism or pheochromocytoma.', 'p3_H', None),
+    ('Hyperthyroidism is the most likely diagnosis if TSH is low.', 'p3_H', None),
+    ('I think the answer might be E.', 'p3_H', None),
+    ('Answer: None of the above.', 'p3_H', None),
+    ('The answer: Pheochromocytoma (E).', 'p3_H', 'E'),
+    ("So, I'm going with E.", 'p3_H', 'E'),
+    ('Final answer: the patient has a catecholamine-secreting tumor.', 'p3_H', None),
+    ('The answer is the adrenal medulla tumor known as pheochromocytoma.', 'p3_H', 'E'),
+    ('A. Hyperthyroidism\n\nWait, no — TSH is normal. The answer is E.', 'p3_H', 'E'),
+    ('<think>\nMCV 112, neuro signs...\n</think>\n\nThe combination of macrocytic anemia and neurological '
+     'symptoms points to **vitamin B12 deficiency**.', 'p4_V', 'A'),
+    ('<think>\n...\n</think>\n\nThis is a macrocytic anemia, so either B12 or folate deficiency; the neuro '
+     'signs favor B12.', 'p4_V', None),
+    ('<think>\n...\n</think>\n\nThe patient has iron deficiency, as shown by the low ferritin.', 'p4_V', 'C'),
+    ('<think>\n...\n</think>\n\nLow ferritin rules out anemia of chronic disease. The answer is iron '
+     'deficiency anemia.', 'p4_V', 'C'),
+    ('<think>\n...\n</think>\n\nAnemia of chronic disease is less likely than iron deficiency anemia here.',
+     'p4_V', None),
+    ('<think>\n...\n</think>\n\nDeficiency of folate.', 'p4_V', 'B'),
+    ('<think>\n...\n</think>\n\nB12 deficiency', 'p4_V', 'A'),
+    ('A. Vitamin B12 deficiency\n\nThe neurologic findings (paresthesias, ataxia) are not explained by '
+     'folate deficiency (B).', 'p4_V', 'A'),
+    ('**A**\n\nFolate deficiency (B) is the most common cause of macrocytic anemia in alcoholics, but it '
+     'does not cause neurologic deficits.', 'p4_V', 'A'),
+    ('Option A.\n\nReasoning: ...', 'p4_V', 'A'),
+    ('Answer - A\n\nB is wrong because...', 'p4_V', 'A'),
+    ('A — Vitamin B12 deficiency', 'p4_V', 'A'),
+    ('Choice C: Iron deficiency anemia is incorrect because ferritin is high.', 'p4_V', None),
+    ('<think>\ncommunity pneumonia\n</think>\n\nThe most common organism is Streptococcus pneumoniae.',
+     'p4_S', 'B'),
+    ('<think>\n...\n</think>\n\nIn a cystic fibrosis patient, Pseudomonas aeruginosa is the most likely '
+     'pathogen, although Staphylococcus aureus is common in childhood.', 'p4_S', 'D'),
+    ('<think>\n...\n</think>\n\nThe organism is likely S. aureus or H. influenzae.', 'p4_S', None),
+    ('<think>\n...\n</think>\n\nPneumococcus.', 'p4_S', None),
+    ('<think>\n...\n</think>\n\nThe Gram-positive diplococci indicate Streptococcus pneumoniae infection.',
+     'p4_S', 'B'),
+    ('The causative agent is Staphylococcus aureus.', 'p4_S', 'A'),
+    ('<think>\n...\n</think>\n\nAn inferior MI implicates the right coronary artery in most patients.',
+     'p4_L', 'C'),
+    ('<think>\n...\n</think>\n\nThe occluded vessel is the left circumflex artery, not the LAD.',
+     'p4_L', 'B'),
+    ('<think>\n...\n</think>\n\nThe lesion is in the circumflex branch of the left coronary artery.',
+     'p4_L', 'B'),
+    ('<think>\n...\n</think>\n\nThe artery involved is the posterior descending artery, which arises from '
+     'the right coronary artery in right-dominant circulation.', 'p4_L', 'D'),
+    ('<think>\n...\n</think>\n\nMetformin is first-line, but this patient has renal failure, so insulin '
+     'glargine is preferred.', 'p4_M', 'B'),
+    ('<think>\n...\n</think>\n\nThe best treatment is metformin.', 'p4_M', 'A'),
+    ('<think>\n...\n</think>\n\nStart metformin.', 'p4_M', 'A'),
+    ('<think>\n...\n</think>\n\nMetformin should be avoided; the next step is insulin glargine.',
+     'p4_M', 'B'),
+    ('<think>\n...\n</think>\n\nGlipizide can cause hypoglycemia.', 'p4_M', None),
+    ('<think>\n...\n</think>\n\nSitagliptin would be reasonable, as would metformin.', 'p4_M', None),
+    ('**Metformin**\n\nIt is the first-line agent.', 'p4_M', 'A'),
+    ('Metformin\n\nSitagliptin is an alternative.', 'p4_M', 'A'),
+    ('The patient should be started on insulin glargine.', 'p4_M', 'B'),
+    ('## Thinking\n\n...\n\n## Final Response\n\nYes, the intervention improved survival.', 'p4_YNM', 'A'),
+    ('## Thinking\n\n...\n\n## Final Response\n\nThe data suggest yes.', 'p4_YNM', 'A'),
+    ('## Thinking\n\n...\n\n## Final Response\n\nIt is unclear; the answer may be yes or no depending on '
+     'the subgroup.', 'p4_YNM', None),
+    ('## Thinking\n\n...\n\n## Final Response\n\nThe results do not support a benefit, so no.',
+     'p4_YNM', 'B'),
+    ('## Thinking\n\n...\n\n## Final Response\n\nMaybe.', 'p4_YNM', 'C'),
+    ('<think>\n...\n</think>\n\nI cannot provide a definitive answer.', 'p4_V', None),
+    ('<think>\n...\n</think>\n\nThe answer is not folate deficiency.', 'p4_V', None),
+    ('<think>\n...\n</think>\n\nNeither folate deficiency nor anemia of chronic disease explains the '
+     'findings.', 'p4_V', None),
+    ('<think>\n...\n</think>\n\nThe differential is B12 vs folate deficiency; check methylmalonic acid.',
+     'p4_V', None),
+    ('<think>\n...\n</think>\n\nD. Anemia of chronic disease? No. C. Iron deficiency anemia.', 'p4_V', 'C'),
+    ('<think>\n...\n</think>\n\n1. Vitamin B12 deficiency\n2. Folate deficiency', 'p4_V', None),
+]
+
+# Written after the reader was settled and read by it once before any change: 30 of 39
+# right, 7 no answer, 2 letters invented ("I think this is achalasia, but I'm not certain.",
+# "A thiazide or a calcium channel blocker would be reasonable."); both were then fixed.
+HAND_OPTIONS |= {
+    'p5_G': {'A': 'Gastroesophageal reflux disease', 'B': 'Peptic ulcer disease',
+             'C': 'Gastric adenocarcinoma', 'D': 'Achalasia'},
+    'p5_T': {'A': 'Thiazide diuretic', 'B': 'ACE inhibitor', 'C': 'Calcium channel blocker',
+             'D': 'Beta blocker'},
+    'p5_N': {'A': 'Ulnar nerve', 'B': 'Median nerve', 'C': 'Radial nerve', 'D': 'Axillary nerve'},
+    'p5_Y': {'A': 'yes', 'B': 'no', 'C': 'maybe'},
+}
+HAND_UNSEEN = [
+    ("**D. Achalasia**\n\nBarium swallow shows a bird's-beak appearance. GERD (A) would not cause "
+     'dysphagia to both solids and liquids.', 'p5_G', 'D'),
+    ('D\n\nRationale: Dysphagia to solids and liquids from the onset suggests a motility disorder.',
+     'p5_G', 'D'),
+    ('Answer: (D)\n\nA is the most common esophageal disorder overall.', 'p5_G', 'D'),
+    ('Option D - Achalasia\nOption C - less likely', 'p5_G', 'D'),
+    ('The answer is D. Achalasia.', 'p5_G', 'D'),
+    ('D) achalasia', 'p5_G', 'D'),
+    ('A. GERD\nB. PUD\nC. Gastric cancer\nD. Achalasia\n\nThe correct answer is D.', 'p5_G', 'D'),
+    ('Gastric adenocarcinoma can present with pseudoachalasia, but the young age makes achalasia more '
+     'likely.', 'p5_G', None),
+    ("<think>\n...\n</think>\n\nThe bird's-beak sign on barium swallow is diagnostic of achalasia.",
+     'p5_G', 'D'),
+    ('<think>\n...\n</think>\n\nThese findings suggest achalasia.', 'p5_G', 'D'),
+    ('<think>\n...\n</think>\n\nAchalasia is unlikely given the weight loss; gastric adenocarcinoma must '
+     'be excluded.', 'p5_G', None),
+    ('<think>\n...\n</think>\n\nPeptic ulcer.', 'p5_G', 'B'),
+    ('<think>\n...\n</think>\n\nReflux disease of the gastroesophageal junction.', 'p5_G', 'A'),
+    ('<think>\n...\n</think>\n\nThis is either GERD or achalasia.', 'p5_G', None),
+    ("<think>\n...\n</think>\n\nI think this is achalasia, but I'm not certain.", 'p5_G', None),
+    ('<think>\n...\n</think>\n\nFirst-line therapy for this patient with diabetes and proteinuria is an '
+     'ACE inhibitor.', 'p5_T', 'B'),
+    ('<think>\n...\n</think>\n\nAn ACE inhibitor is the drug of choice because of the proteinuria.',
+     'p5_T', 'B'),
+    ('<think>\n...\n</think>\n\nBeta blockers are not first-line here; an ACE inhibitor is.', 'p5_T', 'B'),
+    ('<think>\n...\n</think>\n\nA thiazide or a calcium channel blocker would be reasonable.', 'p5_T', None),
+    ('<think>\n...\n</think>\n\n**ACE inhibitor**', 'p5_T', 'B'),
+    ('<think>\n...\n</think>\n\nThe best antihypertensive is an angiotensin-converting enzyme inhibitor.',
+     'p5_T', 'B'),
+    ('ACE inhibitor. It reduces proteinuria.', 'p5_T', 'B'),
+    ('B (ACE inhibitor)', 'p5_T', 'B'),
+    ('**B**: ACE inhibitor - reduces intraglomerular pressure.', 'p5_T', 'B'),
+    ('The patient should receive a beta blocker only if he has angina.', 'p5_T', None),
+    ('<think>\n...\n</think>\n\nWrist drop after a humeral shaft fracture indicates radial nerve injury.',
+     'p5_N', 'C'),
+    ('<think>\n...\n</think>\n\nThe nerve injured is the radial nerve.', 'p5_N', 'C'),
+    ('<think>\n...\n</think>\n\nThe ulnar and median nerves are spared; the radial nerve is damaged.',
+     'p5_N', 'C'),
+    ('<think>\n...\n</think>\n\nInjury to the axillary nerve would cause deltoid weakness, which is '
+     'absent.', 'p5_N', None),
+    ('**C. Radial nerve**\n\n- A: claw hand\n- B: ape hand\n- D: deltoid weakness', 'p5_N', 'C'),
+    ('Radial nerve (C) is the answer.', 'p5_N', 'C'),
+    ("It's the radial nerve.", 'p5_N', 'C'),
+    ('## Thinking\n\n...\n\n## Final Response\n\nYes. Early mobilization reduced length of stay.',
+     'p5_Y', 'A'),
+    ('## Thinking\n\n...\n\n## Final Response\n\nThe evidence is insufficient to conclude.', 'p5_Y', None),
+    ('## Thinking\n\n...\n\n## Final Response\n\nMaybe - the results were mixed.', 'p5_Y', 'C'),
+    ('## Thinking\n\n...\n\n## Final Response\n\nNo.', 'p5_Y', 'B'),
+    ('## Thinking\n\n...\n\n## Final Response\n\nYes and no.', 'p5_Y', None),
+    ("I'd choose C, radial nerve.", 'p5_N', 'C'),
+    ('Between C and D, I lean to C.', 'p5_N', None),
+]
+
+
+def hand_rows(add) -> None:
+    """The hand-written outputs: HAND_DEV, HAND_LATER and HAND_UNSEEN."""
+    for cls, table in (("hand_written_dev", HAND_DEV), ("hand_written_later", HAND_LATER),
+                       ("hand_written_unseen", HAND_UNSEEN)):
+        for text, opts, label in table:
+            add(cls, text, HAND_OPTIONS[opts], label)
+
+
+def more_rows() -> list[Row]:
+    out: list[Row] = []
+
+    def add(cls: str, text: str, options: dict[str, str], label: str | None) -> None:
+        out.append(Row(cls, text, options, label))
+
+    answer_first_rows(add)
+    opening_near_miss_rows(add)
+    content_rows(add)
+    content_near_miss_rows(add)
+    hedge_more_rows(add)
+    hand_rows(add)
     return out
 
 
@@ -598,11 +1300,14 @@ def huatuo_reading(text: str, options: dict[str, str]) -> tuple[str | None, str 
 
 
 def score(table: list[Row] | None = None) -> dict[str, dict]:
-    """Per class and in total: n, strict correct, huatuo first/last correct, false letters
-    (a letter read from an output labelled None)."""
+    """Per class and in total: n; strict right, missed (None for an output that answers) and
+    invented (a letter for an output that gives none, or another letter than the label);
+    strict_false (the invented letters of outputs labelled None); huatuo first/last right and
+    its false letters."""
     table = rows() if table is None else table
     res: dict[str, dict] = defaultdict(lambda: dict.fromkeys(
-        ("n", "strict", "huatuo_first", "huatuo_last", "strict_false", "huatuo_false"), 0))
+        ("n", "strict", "missed", "invented", "huatuo_first", "huatuo_last", "strict_false",
+         "huatuo_false"), 0))
     for r in table:
         s = extract(r.text, r.options)
         first, last = huatuo_reading(r.text, r.options)
@@ -610,6 +1315,8 @@ def score(table: list[Row] | None = None) -> dict[str, dict]:
             c = res[key]
             c["n"] += 1
             c["strict"] += s == r.label
+            c["missed"] += r.label is not None and s is None
+            c["invented"] += s is not None and s != r.label
             c["huatuo_first"] += first == r.label
             c["huatuo_last"] += last == r.label
             c["strict_false"] += r.label is None and s is not None
@@ -619,12 +1326,14 @@ def score(table: list[Row] | None = None) -> dict[str, dict]:
 
 def table_markdown(res: dict[str, dict] | None = None) -> str:
     res = score() if res is None else res
-    lines = ["| class | n | strict correct % | huatuo first % | huatuo last % | strict false letters "
-             "| huatuo false letters |", "|---|---|---|---|---|---|---|"]
+    lines = ["| class | rows | strict right | % | no answer read (output answers) | invented letters "
+             "| huatuo first % | huatuo last % | huatuo false letters |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for cls, c in sorted(res.items(), key=lambda kv: (kv[0] == "TOTAL", kv[0])):
         n = c["n"]
-        lines.append(f"| {cls} | {n} | {100 * c['strict'] / n:.1f} | {100 * c['huatuo_first'] / n:.1f} "
-                     f"| {100 * c['huatuo_last'] / n:.1f} | {c['strict_false']} | {c['huatuo_false']} |")
+        lines.append(f"| {cls} | {n} | {c['strict']} | {100 * c['strict'] / n:.1f} | {c['missed']} "
+                     f"| {c['invented']} | {100 * c['huatuo_first'] / n:.1f} "
+                     f"| {100 * c['huatuo_last'] / n:.1f} | {c['huatuo_false']} |")
     return "\n".join(lines)
 
 

@@ -12,12 +12,14 @@ import pytest
 from reasonmed.method.answers import extract
 from reasonmed.method.answers_huatuo import Huatuo
 from reasonmed.method.answers_region import MAX_REGION
-from tests.answers_table import rows, score, table_markdown
+from tests.answers_table import more_rows, rows, score, table_markdown
 
 OPTS = {"A": "gout", "B": "asthma", "C": "cystitis", "D": "pneumonia"}
 YNM = {"A": "yes", "B": "no", "C": "maybe"}
 CELLS = {"A": "T cells", "B": "Neutrophils", "C": "Eosinophils", "D": "B cells"}
 MMHG = {"A": "5 mmHg", "B": "-5 mmHg", "C": "10 mmHg", "D": "-10 mmHg"}
+ALDO = {"A": "Aldosterone excess", "B": "Cortisol excess", "C": "Catecholamine-secreting mass",
+        "D": "Impaired kidney perfusion"}
 
 
 # --- the labelled table ----------------------------------------------------------------
@@ -25,9 +27,10 @@ MMHG = {"A": "5 mmHg", "B": "-5 mmHg", "C": "10 mmHg", "D": "-10 mmHg"}
 
 def test_table_is_large_and_varied():
     table = rows()
-    assert len(table) >= 300
-    assert len({r.cls for r in table}) >= 20
-    assert sum(r.label is None for r in table) >= 80
+    assert len(table) >= 700
+    assert len({r.cls for r in table}) >= 40
+    assert sum(r.label is None for r in table) >= 200
+    assert len(more_rows()) >= 250  # answer-first, option content in other words, near-misses, hedges
 
 
 def test_strict_reads_the_table_and_never_invents_a_letter():
@@ -35,7 +38,7 @@ def test_strict_reads_the_table_and_never_invents_a_letter():
     print("\n" + table_markdown(res))
     total = res["TOTAL"]
     assert total["strict"] / total["n"] >= 0.97
-    assert total["strict_false"] == 0  # no letter read from an output that gives none
+    assert total["invented"] == 0  # no letter for an output that gives none, never another letter
 
 
 # --- strict: the definition, one line each ---------------------------------------------
@@ -85,6 +88,30 @@ def test_strict_reads_the_table_and_never_invents_a_letter():
     ("So the answer is B?", OPTS, None),
     ("The answer is E.", OPTS, None),
     ("B is correct if the spirometry is reversible.", OPTS, None),
+    # the answer first, an explanation after it: later remarks on other options do not count
+    ("**D**\n\nExplanation: option E is incorrect because it is irrelevant.", OPTS, "D"),
+    ("D. pneumonia\n\nWhy not the others? B) asthma is the best treatment target in children.", OPTS, "D"),
+    ("C) cystitis\n\nExplanation: the most likely diagnosis in a child would be B.", OPTS, "C"),
+    ("**C**\n\nWait, re-reading the question, the answer is B.", OPTS, "B"),  # a correction does
+    ("A. gout\nB. asthma\nC. cystitis\nD. pneumonia", OPTS, None),
+    ("B is incorrect because asthma does not cause fever.", OPTS, None),
+    ("<think>x</think>\n\nB is incorrect.", OPTS, None),
+    ("**B or C**\n\nBoth fit part of the picture.", OPTS, None),
+    ("Option A (gout) fits the findings best. Option B, asthma, does not.", OPTS, None),
+    # option content in other words: one option clearly, in an answer sentence
+    ("<think>x</think>\n\nThis patient most likely has an excess of aldosterone.", ALDO, "A"),
+    ("<think>x</think>\n\nAn excess of aldosterone rather than of cortisol.", ALDO, "A"),
+    ("The answer is an excess of aldosterone.", ALDO, "A"),
+    ("<think>x</think>\n\nBoth an excess of aldosterone and an excess of cortisol fit.", ALDO, None),
+    ("<think>x</think>\n\nThis is not an excess of aldosterone.", ALDO, None),
+    ("<think>x</think>\n\nI am not sure; perhaps an excess of aldosterone.", ALDO, None),
+    ("<think>x</think>\n\nThe patient has hypertension from an excess.", ALDO, None),
+    ("Answer: A 45-year-old man with aldosterone excess.", ALDO, None),
+    ("This patient most likely has an excess of aldosterone.", ALDO, None),  # no closed block: not read
+    # hedges
+    ("It could be A or C.", OPTS, None), ("I am not sure; perhaps B.", OPTS, None), ("Not D.", OPTS, None),
+    ("A is wrong, B is wrong.", OPTS, None),
+    ("<think>x</think>\n\nLikely D, though A cannot be excluded.", OPTS, None),
 ])
 def test_strict_definition(text, options, letter):
     assert extract(text, options) == letter
@@ -184,6 +211,26 @@ def _best_of(f, n=5) -> float:
         f()
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+MB = 1_000_000
+ADVERSARIAL_1MB = {
+    "answer first, repeated": "**D**\n\nExplanation: option B is incorrect. " * (MB // 43),
+    "content cues": "This patient most likely has " * (MB // 29),
+    "contrasts": "pneumonia rather than " * (MB // 22),
+    "option words": "gout asthma " * (MB // 12),
+    "tags": "A. " * (MB // 3),
+    "closed block, then content": "<think>x</think>\n\n" + "an excess of aldosterone, " * (MB // 26),
+    "one word": "a" * MB,
+    "sentences": "Although asthma is common. " * (MB // 27),
+}
+
+
+@pytest.mark.parametrize("name", list(ADVERSARIAL_1MB))
+def test_strict_is_fast_on_1mb_adversarial_inputs(name):
+    text = ADVERSARIAL_1MB[name]
+    assert len(text) >= 0.99 * MB
+    assert _best_of(lambda: extract(text, ALDO if "aldosterone" in text else OPTS), n=3) < 0.25
 
 
 @pytest.mark.parametrize("name", list(ADVERSARIAL))

@@ -4,7 +4,8 @@ The promise: a benchmark added to params `benchmarks` alone gets its own DVC sta
 file as a dep (wherever the file lives), is decontaminated against by collect and evaluated by
 evaluate, its results split per subject by a params rule. Its converse is tested too: an edit
 of that file reruns its stage, and an item whose id the rule does not match is `unknown`,
-never dropped.
+never dropped -- unless the rule leaves more than the entry's `max_unknown_subject` share of
+the items unplaced (a wrong key, a regex that matches nothing), which stops the stage.
 """
 
 import json
@@ -57,6 +58,43 @@ def test_stamp_sets_the_column_only_by_rule():
     assert [column_of("ex", x) for x in stamp(items, rule, "ex")] == ["ex/anatomy",
                                                                       "ex/physiology"]
     assert [column_of("ex", x) for x in stamp(items, None, "ex")] == ["ex", "ex"]
+
+
+@pytest.mark.parametrize("rule, message", [
+    (SubjectRule(key="subjekt"), "key 'subjekt' is absent from 5 items (did you mean 'subject'?); "
+     "it is read as a meta key (the items' meta keys: subject)"),
+    (SubjectRule(key="source_id", regex=r"^\d+-(.+)$"), r"regex '^\d+-(.+)$' matches none of 5 "
+     "values (e.g. '0_anatomy', '1_anatomy', '2_anatomy')"),
+])
+def test_a_subject_rule_that_places_too_few_items_stops_the_stage(rule, message):
+    items = [q(f"{i}_anatomy", subject="anatomy") for i in range(5)]
+    with pytest.raises(SystemExit) as e:
+        list(stamp(items, rule, "ex"))
+    written = "{key: subjekt}" if rule.regex is None else r"{key: source_id, regex: ^\d+-(.+)$}"
+    assert str(e.value).startswith(f"benchmark 'ex': its subject rule {written} gives `unknown` "
+                                   "to 5 of 5 items, over benchmarks.ex.max_unknown_subject (0.2)")
+    assert message in str(e.value)
+    # a few unplaced items within the entry's share are `unknown`, not an error
+    some = [*items, q("x"), q("y")]  # 2 of 7 without the meta key: 0.29
+    assert [column_of("ex", x) for x in stamp(some, SubjectRule(key="subject"), "ex", 0.3)][-2:] == [
+        "ex/unknown", "ex/unknown"]
+    with pytest.raises(SystemExit, match="gives `unknown` to 2 of 7 items"):
+        list(stamp(some, SubjectRule(key="subject"), "ex"))
+
+
+def test_the_benchmark_stage_stops_on_a_subject_rule_typo(tmp_path):
+    from reasonmed.ingest.benchmarks import KIND
+    from reasonmed.ingest.entries import run
+
+    params = tmp_path / "params.yaml"
+    root = Path(__file__).resolve().parents[1]
+    params.write_text(f"run: {{seed: 1}}\ncollect: {{}}\nbenchmarks:\n  mmlu: {{kind: local, "
+                      f"loader: mmlu, split: test, path: {root}/assets/benchmarks/mmlu_medical/"
+                      f"test.jsonl, subject: subjects}}\n")
+    with pytest.raises(SystemExit, match=r"benchmark 'mmlu': its subject rule \{key: subjects\} "
+                       r"gives `unknown` to 1089 of 1089 items.*did you mean 'subject'"):
+        run(KIND, "mmlu", str(params), tmp_path / "out")
+    assert not (tmp_path / "out" / "mmlu.jsonl").exists()
 
 
 def _add_benchmark(repo: Path) -> None:

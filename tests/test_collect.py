@@ -2,8 +2,10 @@
 
 import json
 import math
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -11,7 +13,8 @@ from reasonmed.core.params import load, read_params
 from reasonmed.core.records import Question, Reject, question_id
 from reasonmed.ingest.benchmarks import Benchmark
 from reasonmed.ingest.load import load_source
-from reasonmed.method.collect import Decontaminate, Dedup, EvalIndex, Params, item_words, ngrams, run
+from reasonmed.method.collect import Dedup, Params, run
+from reasonmed.method.decontaminate import CoverageIndex, Decontaminate, EvalIndex, item_words, ngrams
 from stages import collect
 from tests.conftest import write_benchmarks
 
@@ -33,9 +36,9 @@ def mk(question, options=DRUGS, source="s", sid=None, answer="A", context=None):
 
 
 def params(**kw):
+    dec = {"ngram": 10, "coverage": 0.5, "overlap_ngram": 13, "threshold": 0.5, **kw}
     return Params(sources=[], dedup=Dedup(threshold=0.8, num_perm=128, shingle=2),
-                  decontaminate=Decontaminate(ngram=kw.pop("ngram", 13),
-                                              threshold=kw.pop("threshold", 0.5)))
+                  decontaminate=Decontaminate(**dec))
 
 
 VIGNETTE = ("A 64-year-old man comes to the emergency department because of sudden weakness of "
@@ -86,7 +89,8 @@ def test_shuffled_options_copy_is_a_near_duplicate_and_contaminated():
     d, = res.report["duplicates"]  # another id (letters differ), same item
     assert (d["kind"], d["similarity"], d["same_gold"]) == ("near", 1.0, True)
     res = run([shuffled], [a], params())
-    assert res.report["contaminated"][0]["overlap"] == 1.0
+    c, = res.report["contaminated"]
+    assert (c["form"], c["score"]) == ("question", 1.0)  # a 10-word stem: one whole 10-gram
 
 
 def test_distinct_short_questions_sharing_options_are_kept():
@@ -105,23 +109,97 @@ def test_decontamination_flags_a_copied_question_and_names_the_eval_item():
     assert [q.source_id for q in res.questions] == ["c3"]
     flagged = {c["source_id"]: c for c in res.report["contaminated"]}
     assert flagged["c1"]["eval_set"] == "ev" and flagged["c1"]["eval_source_id"] == "e1"
-    assert 0.5 <= flagged["c1"]["overlap"] < 1 and flagged["c2"]["overlap"] == 1.0
+    assert flagged["c1"]["form"] == "question" and 0.5 <= flagged["c1"]["score"] < 1
+    # a 5-word stem has no 10-gram: the copy is caught by its question + options
+    assert (flagged["c2"]["form"], flagged["c2"]["score"]) == ("question_options", 1.0)
     assert res.stats["eval_sets"] == {"ev": {"items": 2, "rejected": 0}}
 
 
-def test_eval_index_is_empty_safe_and_threshold_is_a_param():
+def test_indexes_are_empty_safe_and_coverage_and_threshold_are_params():
     assert EvalIndex([], 13).match(["a"] * 20) == (0.0, None)
-    half = mk(" ".join(VIGNETTE.split()[:30]) + " completely different ending words that were "
+    assert CoverageIndex().freeze().match(np.array([1, 2], np.int64)) is None
+    part = mk(" ".join(VIGNETTE.split()[:20]) + " completely different ending words that were "
               "never seen anywhere in any evaluation set at all so the overlap falls below half")
-    assert run([half], [mk(VIGNETTE)], params()).stats["total"]["kept"] == 1
-    assert run([half], [mk(VIGNETTE)], params(threshold=0.2)).stats["total"]["contaminated"] == 1
+    assert run([part], [mk(VIGNETTE)], params()).stats["total"]["kept"] == 1
+    for kw, form in (({"coverage": 0.2}, "question"), ({"threshold": 0.2}, "overlap")):
+        c, = run([part], [mk(VIGNETTE)], params(**kw)).report["contaminated"]
+        assert c["form"] == form and 0.2 <= c["score"] < 0.3
+
+
+# --- decontamination as the field does it: 10-grams of the question, and of question + options
+
+SEIZURE = ("Ethosuximide", "Valproate", "Carbamazepine", "Phenytoin")
+BENCH_ITEMS = [mk("Drug of choice for absence seizures is:", SEIZURE, source="medqa", sid="7"),
+               mk(VIGNETTE, source="mmlu", sid="12"),
+               mk("Which vitamin deficiency causes scurvy?", ("Vitamin C", "Vitamin D", "Niacin",
+                                                            "Thiamine"), source="medqa", sid="9")]
+
+
+def test_a_benchmark_question_pasted_with_its_options_reordered_is_caught():
+    """A short stem has no 10-gram: only the question + options form sees the copy, and only
+    because the options are sorted (II-Medical's `A. text` block in file order would differ)."""
+    shuffled = mk("Drug of choice for absence seizures is:", SEIZURE[::-1], answer="D", sid="t1")
+    pasted = mk("Exam recall, paediatrics. Drug of choice for absence seizures is:",
+                (SEIZURE[2], SEIZURE[0], SEIZURE[3], SEIZURE[1]), answer="B", sid="t2")
+    res = run([shuffled, pasted], BENCH_ITEMS, params(threshold=1.0))
+    assert res.questions == []
+    assert [(c["source_id"], c["eval_set"], c["eval_source_id"], c["form"], c["score"])
+            for c in res.report["contaminated"]] == [("t1", "medqa", "7", "question_options", 1.0),
+                                                     ("t2", "medqa", "7", "question_options", 1.0)]
+    # every removed question is a reject naming the benchmark item and the form
+    rej = res.rejects[0]
+    assert (rej.record, rej.field, rej.category) == ("t1", "question", "contaminated")
+    assert "benchmark 'medqa' item 7" in rej.reason and "form question_options" in rej.reason
+
+
+def test_a_benchmark_stem_alone_is_caught_by_the_question_form():
+    stem_only = mk(VIGNETTE, ("Alteplase", "Observation", "Aspirin and clopidogrel", "Heparin"),
+                   sid="t3")
+    res = run([stem_only], BENCH_ITEMS, params())
+    c, = res.report["contaminated"]
+    assert (c["eval_set"], c["eval_source_id"], c["form"], c["score"]) == ("mmlu", "12",
+                                                                           "question", 1.0)
+    d = res.stats["decontamination"]
+    assert d["by_benchmark"]["mmlu"] == {"items": 1, "question": 1, "question_options": 0,
+                                         "overlap": 0, "removed": 1}
+    assert d["by_benchmark"]["medqa"]["removed"] == 0 and d["by_form"]["question"] == 1
+    from reasonmed.core.stage import pick
+    from reasonmed.method.collect import HEADLINE
+
+    assert pick(res.stats, HEADLINE)["decontamination"]["by_form"] == {
+        "question": 1, "question_options": 0, "overlap": 0}
+
+
+def test_an_unrelated_question_sharing_nine_words_or_stock_phrasing_is_kept():
+    nine = "A 64-year-old man comes to the emergency"  # the vignette's first 9 words
+    assert VIGNETTE.startswith(nine) and len(re.findall(r"\w+", nine)) == 9
+    q9 = mk(f"{nine} room with a rash on both palms after a new antibiotic. What is the likely "
+            "cause?", ("Drug eruption", "Syphilis", "Psoriasis", "Eczema"))
+    assert run([q9], BENCH_ITEMS, params(coverage=0.0)).stats["total"]["kept"] == 1
+    # one shared 10-gram of stock USMLE phrasing: II-Medical's rule (coverage 0) removes it
+    stock = mk("A 30-year-old woman has had a painless neck lump for 2 months; her TSH is normal. "
+               "Which of the following is the most appropriate next step in management?",
+               ("Fine-needle aspiration", "Thyroidectomy", "Radioiodine scan", "Observation"))
+    assert run([stock], BENCH_ITEMS, params()).stats["total"]["kept"] == 1
+    c, = run([stock], BENCH_ITEMS, params(coverage=0.0)).report["contaminated"]
+    assert (c["eval_source_id"], c["form"], c["shared"]) == ("12", "question", 3)  # 12 words
+
+
+def test_the_data_card_has_a_decontamination_table_per_benchmark():
+    from reasonmed.method.datacard import decontamination
+
+    stem_only = mk(VIGNETTE, ("Alteplase", "Observation", "Aspirin", "Heparin"), sid="t3")
+    card = decontamination(run([stem_only], BENCH_ITEMS, params()).stats)
+    assert card.startswith("## Decontamination")
+    assert "| medqa | 2 | 0 | 0 | 0 | 0 |" in card and "| mmlu | 1 | 1 | 0 | 0 | 1 |" in card
+    assert "| total | 3 | 1 | 0 | 0 | 1 |" in card
 
 
 def test_every_record_is_accounted_for_and_rejects_flow_through():
     rej = Reject(stage="collect", source="s", record="f:3", field="json", reason="invalid JSON")
     items = [mk(VIGNETTE), rej, mk(VIGNETTE), mk("Which vitamin deficiency causes scurvy?")]
     res = run(items, [mk("Which vitamin deficiency causes scurvy?", source="ev")], params())
-    assert res.rejects == [rej]
+    assert res.rejects[0] == rej and res.rejects[1].category == "contaminated"
     assert res.stats["total"] == {"in": 4, "kept": 1, "rejected": 1, "duplicate": 1,
                                   "contaminated": 1, "duplicate_near": 0}
 
@@ -140,7 +218,8 @@ def test_copied_medqa_test_question_is_flagged_against_the_shipped_sets():
     copied = mk(line["question"], tuple(line["options"].values()), answer=line["answer_idx"])
     res = run([copied], (q for s in sets for q in load_source(s)), PARAMS)
     c, = res.report["contaminated"]
-    assert (c["eval_set"], c["eval_source_id"], c["overlap"]) == (medqa.source, "5", 1.0)
+    assert (c["eval_set"], c["eval_source_id"], c["form"], c["score"]) == (
+        medqa.source, "5", "question", 1.0)
 
 
 def test_shipped_sample_is_kept_whole_and_clean_against_the_real_test_sets(monkeypatch):
@@ -195,9 +274,10 @@ def test_cli_writes_four_artifacts_deterministically(tmp_path, monkeypatch):
     assert len((outs[0] / "rejects.jsonl").read_text().splitlines()) == 11
     report = json.loads((outs[0] / "report.json").read_text())
     assert len(report["duplicates"]) == 48 and report["per_source"] == stats["sources"]
+    # collect.drop_filler_options is on: the record with options ["x", ""] has one option left
     assert stats["reject_reasons"] == {"fixture": {
         "answer: out_of_range": 1, "answer: type": 1, "id: duplicate_id": 1, "json: json": 1,
-        "options: empty": 1, "options: missing": 1, "options: options_count": 1,
+        "options: missing": 1, "options: options_count": 2,
         "options: type": 1, "question: empty": 1, "question: encoding": 1, "record: type": 1}}
     assert stats["cleaned"] == {}
 
@@ -248,13 +328,13 @@ def test_record_checks_are_collect_params_with_defaults(tmp_path):
     p = load("collect", Params, ROOT / "params.yaml")
     assert (p.max_field_chars, p.max_record_bytes, p.max_json_bytes, p.max_depth) == (
         32_768, 4 << 20, 256 << 20, 32)
-    assert p.drop_filler_options is False and p.filler_options == ["", "-", "--", "\u2013",
-                                                                   "\u2014", "n/a"]
-    raw["collect"].update(max_depth=8, drop_filler_options=True, filler_options=["n/a"])
+    assert p.drop_filler_options is True and p.filler_options == ["", "-", "--", "\u2013",
+                                                                  "\u2014", "n/a"]
+    raw["collect"].update(max_depth=8, drop_filler_options=False, filler_options=["n/a"])
     raw["collect"]["sources"][0]["allow_empty"] = True
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     p = load("collect", Params, tmp_path / "params.yaml")
-    assert (p.max_depth, p.drop_filler_options, p.sources[0].allow_empty) == (8, True, True)
+    assert (p.max_depth, p.drop_filler_options, p.sources[0].allow_empty) == (8, False, True)
     raw["collect"]["max_dept"] = 3
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(SystemExit, match="collect.max_dept.*did you mean 'max_depth'"):

@@ -34,8 +34,6 @@ UNIMPORTED = {
     "snakemake": "the generate fan-out runs its CLI (reasonmed/ops/fanout.py)",
     "accelerate": "its CLI: `sft.launcher: accelerate launch ...` (configs/accelerate/)",
     "pandas": "the notebooks (notebooks/*.py, jupytext) read the datasets with it",
-    "scikit-learn": "dependency of record: used by the evaluation's agreement metrics "
-                    "(issue: judge agreement)",
 }
 # Imported and not a [project] dependency, on purpose: an optional extra, imported lazily
 # only where that extra is installed. module -> extra.

@@ -45,7 +45,7 @@ TABLE = [
     ("answer: b) asthma", OPTS, "B", ("B", "B", 2)),
     ("the answer is a bit unclear", OPTS, None, ("D", "D", 3)),
     # no explicit statement: strict refuses, huatuo takes any bare letter
-    ("Option B", OPTS, None, ("B", "B", 1)),
+    ("Option B", OPTS, "B", ("B", "B", 1)),  # an answer line, as "**B**" (answers.py: answer first)
     ("Vitamin C is the correct answer.", OPTS, None, ("C", "C", 1)),
     ("Therefore, option C is the correct answer.", OPTS, "C", ("C", "C", 1)),
     # hedges and several answers
@@ -296,6 +296,7 @@ def test_tiny_model_end_to_end(tiny_models, tmp_path, monkeypatch):
     m = json.loads((out / "results.json").read_text())
     head = json.loads((out / "metrics.json").read_text())
     assert head == {"n": 10, "strict_acc": m["total"]["micro"]["strict_acc"],
+                    "strict_judge_acc": None,  # no judge in these params
                     "huatuo_acc": m["total"]["micro"]["huatuo_acc"],
                     "strict_acc_macro": m["total"]["macro_columns"]["strict_acc"],
                     "unextractable": m["total"]["micro"]["unextractable"], "failed": 0}
@@ -311,3 +312,79 @@ def test_tiny_model_end_to_end(tiny_models, tmp_path, monkeypatch):
     log = json.loads(run_log_path("evaluate-tiny").read_text())
     assert (log["model_calls"], log["cache_hits"]) == (0, 10)
     assert (out / "predictions.jsonl").read_bytes() == first
+
+
+# --- the stage on the fake backend: judge and slices ------------------------------------------
+
+
+def _fake_stage(tmp_path, monkeypatch, judge="j", robustness="{permutations: 2, prefill_wrong: true, "
+                "formats: [text], limit: 1}"):
+    from stages import benchmark
+
+    monkeypatch.chdir(ROOT)
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        f"run: {{seed: 1, threads: 1}}\nexec: {{cache: {tmp_path / 'c'}, offline: true}}\n"
+        "models:\n"
+        "  m: {backend: fake, model: m, options: {reply: ['The answer is A.', 'Not sure.', "
+        "'The answer is B.']}}\n"
+        "  j: {backend: fake, model: j}\n"  # schema replies: the first enum value, "A"
+        "collect: {}\nbenchmarks:\n"
+        "  medqa: {kind: local, loader: medqa, split: test, path: assets/benchmarks/medqa/test.jsonl, "
+        "limit: 6}\n"
+        "  mmlu: {kind: local, loader: mmlu, split: test, path: assets/benchmarks/mmlu_medical/test.jsonl, "
+        "limit: 2, subject: subject}\n"
+        "evaluate:\n  models: {}\n  prompt: stages/prompts/evaluate.md\n  temperature: 0.5\n"
+        f"  top_p: 0.9\n  max_tokens: 12\n  n_resamples: 100\n  judge: {judge}\n"
+        f"  judge_agreement_sample: 3\n  robustness: {robustness}\n")
+    folder = tmp_path / "bench"
+    for n in ("medqa", "mmlu"):
+        monkeypatch.setattr(sys, "argv", ["benchmark", str(folder), "--name", n, "--params", str(params)])
+        benchmark.main()
+    out = tmp_path / "ev"
+    monkeypatch.setattr(sys, "argv", ["evaluate", str(folder), str(out), "--model", "m", "--name", "x",
+                                      "--params", str(params)])
+    main()
+    return out
+
+
+def test_stage_reports_strict_strict_judge_and_huatuo_and_the_slices(tmp_path, monkeypatch):
+    out = _fake_stage(tmp_path, monkeypatch)
+    preds = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+    res = json.loads((out / "results.json").read_text())
+    head = json.loads((out / "metrics.json").read_text())
+    stats = json.loads((out / "stats.json").read_text())
+    no_answer = [p for p in preds if p["strict"] is None]
+    assert no_answer and all(p["judge_reason"] == "no_answer" and p["judge"] == "A" for p in no_answer)
+    assert sum(p["judge_reason"] == "agreement" for p in preds) == 3
+    micro = res["total"]["micro"]
+    n = len(preds)
+    assert micro["strict_acc"] == round(100 * sum(p["strict_correct"] for p in preds) / n, 2)
+    assert micro["strict_judge_acc"] == round(100 * sum(
+        p["strict_correct"] or (p["strict"] is None and p["gold"] == "A") for p in preds) / n, 2)
+    assert {k: head[k] for k in ("strict_acc", "strict_judge_acc", "huatuo_acc")} == \
+        {k: micro[k] for k in ("strict_acc", "strict_judge_acc", "huatuo_acc")} == \
+        {f"{k}_acc": v for k, v in stats["accuracy"].items()}
+    assert res["judge"]["role"] == "j" and res["judge"]["asked"] == len(no_answer)
+    assert res["judge"]["agreement"]["sampled"] == 3 and "judge_kappa" in head
+    r = res["robustness"]
+    assert list(r["slices"]) == ["permute_1", "permute_2", "prefill_wrong", "format_text"]
+    cols = {p["column"] for p in preds}
+    assert r["items"] == len(cols) and all(s["n"] == len(cols) for s in r["slices"].values())
+    assert r["permutations"]["k"] == 2 and 0 <= r["permutations"]["consistency"] <= 100
+    rows = (out / "robustness.jsonl").read_text().splitlines()
+    assert len(rows) == 4 * len(cols) == stats["robustness_rows"]
+    ledger = {x["role"]: x["requests"] for x in json.loads((out / "ledger.json").read_text())}
+    assert ledger == {"m": n + len(rows), "j": len(no_answer) + 3}
+    first = {f: (out / f).read_bytes() for f in ("predictions.jsonl", "robustness.jsonl", "results.json")}
+    main()  # from the cache: the same bytes
+    assert {f: (out / f).read_bytes() for f in first} == first
+
+
+def test_stage_without_judge_or_slices_reports_neither(tmp_path, monkeypatch):
+    out = _fake_stage(tmp_path, monkeypatch, judge="null", robustness="{}")
+    res = json.loads((out / "results.json").read_text())
+    assert res["judge"] is None and res["robustness"] is None
+    assert res["total"]["micro"]["strict_judge_acc"] is None
+    assert (out / "robustness.jsonl").read_text() == ""
+    assert [x["role"] for x in json.loads((out / "ledger.json").read_text())] == ["m"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from reasonmed.core.records import Reject
-from reasonmed.ingest.external import External, Item, output_of, read
+from reasonmed.ingest.external import External, ExternalFields, Item, output_of, read
 from stages import external
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +73,9 @@ def test_stage_writes_rows_rejects_stats_and_refuses_an_empty_mapping(tmp_path, 
     assert (rej["record"], rej["field"]) == ("1", "question")
     assert json.loads((out / "ds.stats.json").read_text())["rejected"] == 1
     monkeypatch.setattr(sys, "argv", ["external", str(out), "--name", "wrong", "--params", str(params)])
-    with pytest.raises(SystemExit, match="no usable record.*fields"):
+    # a mapping naming columns no record holds names them (not "question: missing x2")
+    with pytest.raises(SystemExit, match="external dataset 'wrong'.*`fields.question` names column "
+                       "'Question', which none of its 2 records holds.*columns: a, q"):
         external.main()
     monkeypatch.setattr(sys, "argv", ["external", str(out), "--name", "dss", "--params", str(params)])
     with pytest.raises(SystemExit, match="did you mean"):
@@ -83,3 +85,16 @@ def test_stage_writes_rows_rejects_stats_and_refuses_an_empty_mapping(tmp_path, 
 def test_output_layout():
     assert output_of(None, "B") == "B"
     assert output_of("why", "B") == "## Thinking\n\nwhy\n\n## Final Response\n\nB"
+
+
+def test_a_mapped_column_typo_names_the_column_and_the_closest_one(tmp_path):
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"question": f"Why {i}?", "response": "B", "cot": "..."})
+                            + "\n" for i in range(3)))
+    typo = spec(data, {"question": "question", "answer": "respnse", "reasoning": "cot"})
+    with pytest.raises(SystemExit, match=r"`fields.answer` names column 'respnse', which none of "
+                       r"its 3 records holds \(did you mean 'response'\?\)"):
+        list(read("x", typo))
+    # an optional column no record holds is a warning: the rows still load
+    fine = spec(data, ExternalFields(question="question", answer="response", reasoning="cots"))
+    assert len(list(read("x", fine))) == 3

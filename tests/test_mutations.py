@@ -51,7 +51,7 @@ KNOBS = {"models": ("models_build.pretrain_steps", 41), "collect": ("collect.ded
          "evaluate": ("evaluate.top_p", 0.91), "report": ("report.dpi", 121),
          "benchmark": ("benchmarks.medqa.limit", 23),
          "external": ("external.medical_o1_demo.split", "demo2"),
-         "explore": ("explore.page_size", 49)}
+         "explore": ("explore.page_size", 49), "lmeval": ("lmeval.mc_prefix", "Answer:")}
 
 
 _PARSED: dict = {}

@@ -88,7 +88,9 @@ def test_report_regenerates_figures_and_tables(repo):
     assert "say nothing about medicine" in readme.splitlines()[0] and "![" in readme
     # the main table: every evaluate.models row (two baselines at least), every column, totals
     main = (dst / "reports/tables/accuracy.md").read_text().splitlines()
-    assert [r.split(" | ")[0].strip("| ") for r in main[2:]] == models
+    # one row per model and scorer, side by side: strict, strict+judge, huatuo
+    assert [r.split(" | ")[0].strip("| ") for r in main[2:]] == [m for m in models for _ in range(3)]
+    assert [r.split(" | ")[1] for r in main[2:5]] == ["strict", "strict+judge", "huatuo"]
     assert sum(m.startswith("baseline") for m in models) >= 2
     for col in ("medqa", "medmcqa", "pubmedqa", "total (micro)", "total (macro)"):
         assert col in main[0]

@@ -54,13 +54,15 @@ def key_paths(d: dict, prefix: str = "") -> set[str]:
 
 
 def roles_used(p: dict) -> set[str]:
-    """Roles the stages name: `model`/`base_model` keys, the agents, evaluate's role items."""
+    """Roles the stages name: `model`/`base_model` keys, the agents, evaluate's role items
+    and its judge."""
     roles = set(p["generate"]["agents"])
     for sec in p.values():
         if isinstance(sec, dict):
             roles |= {sec[k] for k in ("model", "base_model") if isinstance(sec.get(k), str)}
     roles |= {it["model"] for it in p["evaluate"]["models"].values()
               if Path(it["model"]).parts[0] not in ("data", "models")}
+    roles |= {p["evaluate"]["judge"]} if p["evaluate"].get("judge") else set()
     return roles
 
 

@@ -82,3 +82,55 @@ def test_significance_pairs_on_shared_items_only():
                                               ("cotmed", "responsemed")]
     assert sig[0]["n"] == 2 and sig[0]["only_a"] == 1 and sig[0]["diff"] == 50.0
     assert sig[1] == {"a": "reasonmed", "b": "responsemed", "n": 0}
+
+
+# --- the evaluation's scorers side by side, the judge, the robustness slices ----------------
+
+
+def _d(evals):
+    from reasonmed.report.gather import SCORERS
+
+    cols, acc = accuracy_rows(evals, "strict")
+    return {"evals": evals, "acc_cols": cols, "acc": acc, "confidence": 0.95,
+            "acc_by_metric": {s: accuracy_rows(evals, s)[1] for s in SCORERS}}
+
+
+def test_main_table_has_one_line_per_model_and_scorer_and_a_missing_scorer_is_missing():
+    from reasonmed.report.tables import accuracy_table
+
+    judged = metrics({"medqa": 20.0})
+    for b in [*judged["columns"].values(), *judged["total"].values()]:
+        b.update(strict_judge_acc=b["strict_acc"] + 0.5, strict_judge_ci_lo=1.0,
+                 strict_judge_ci_hi=99.0)
+    rows = accuracy_table(_d({"a": judged, "b": metrics({"medqa": 30.0}), "c": None}))
+    assert [r[:2] for r in rows] == [[m, s] for m in "abc" for s in ("strict", "strict+judge", "huatuo")]
+    assert rows[0][2] == "20.0 [15.0, 25.0]" and rows[1][2] == "20.5 [1.0, 99.0]"
+    assert rows[2][2] == "21.0 [16.0, 26.0]", "huatuo: its own figure, never max(strict, huatuo)"
+    assert rows[4][2] == MISSING, "no judge ran: strict+judge is missing, not strict's"
+    assert rows[6][2:] == [MISSING] * 3
+
+
+def test_judge_and_robustness_tables_read_results_json():
+    from reasonmed.report.tables import judge_table, robustness_table
+
+    ev = metrics({"medqa": 20.0})
+    ev["judge"] = {"role": "verifier", "no_answer": 9, "asked": 8, "letter": 5, "none": 2,
+                   "unread": 1, "rescued": 2,
+                   "agreement": {"n": 16, "rate": 75.0, "kappa": 0.5}}
+    ev["robustness"] = {"slices": {
+        "permute_1": {"n": 27, "clean_acc": 20.0, "acc": 15.0, "diff": -5.0, "ci_lo": -9.0,
+                      "ci_hi": -1.0, "mcnemar_p": 0.2},
+        "prefill_wrong": {"n": 27, "clean_acc": 20.0, "acc": 10.0, "diff": -10.0, "ci_lo": -20.0,
+                          "ci_hi": 0.0, "mcnemar_p": 0.1, "adopted_wrong": 40.0},
+        "format_json": {"n": 0}},
+        "permutations": {"k": 1, "n": 27, "clean_acc": 20.0, "mean_acc": 15.0, "diff": -5.0,
+                         "ci_lo": -9.0, "ci_hi": -1.0, "consistency": 30.0}}
+    d = _d({"a": ev, "b": None})
+    assert judge_table(d) == [["a", "verifier", 9, 8, 5, 2, 1, 2, 16, 75.0, 0.5], ["b"] + [None] * 10]
+    rows = robustness_table(d)
+    assert [r[1] for r in rows] == ["permute_1", "prefill_wrong", "format_json", "permutations (mean of 1)"]
+    assert rows[1][5:] == [-10.0, "[-20.00, 0.00]", 0.1, "adopted the pre-filled letter 40.0%"]
+    assert rows[2][2:] == [0, None, None, None, None, None, None]  # nothing to compare: missing
+    assert rows[3][-1] == "consistency 30.0% over 2 orders"
+    md = md_table(["model", "slice", "items", "clean", "slice", "diff", "CI", "p", "note"], rows)
+    assert f"| a | format_json | 0 | {MISSING} |" in md

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from reasonmed.core.records import Question, Reject, question_id
 from reasonmed.ingest.load import load_source, require_valid
 from reasonmed.ingest.mapping import records, to_question
+from reasonmed.ingest.recover import json_list_rows
 from reasonmed.ingest.sanitize import Bad
 from reasonmed.ingest.specs import MEDQA, Checks, Fields, SourceSpec
 
@@ -437,7 +438,8 @@ def test_filler_options_are_dropped_relettered_and_recorded():
     out = to_question(raw, f, source="s", split="t", checks=FILLERS)
     assert (out.options, out.answer) == ({"A": "x", "B": "y", "C": "z"}, "C")
     assert out.meta["_collect"] == {"dropped_options": {"B": "N/A", "D": "-"},
-                                    "relettered": {"C": "B", "E": "C"}}
+                                    "relettered": {"C": "B", "E": "C"},
+                                    "gold": {"old": "E", "new": "C"}}
     # the switch off: fillers are options like any other (an empty one is still a reject)
     assert len(to_question(raw, f, source="s", split="t").options) == 5
     with pytest.raises(Bad, match="option B is empty"):
@@ -529,6 +531,95 @@ def test_json_list_keeps_the_good_elements_around_bad_ones(tmp_path):
     assert [(r.location, r.category) for r in rejects] == [
         (f"{path}:2", "too_deep"), (f"{path}:3", "huge_int"), (f"{path}:4", "json"),
         (f"{path}:5", "type"), (f"{path}:6", "too_large")]
+
+
+def test_column_oriented_json_loads_like_the_records(tmp_path):
+    """pandas' DataFrame.to_json() default (orient "columns") and a dict of lists."""
+    import pandas as pd
+
+    rows = [{"id": "m1", "question": "Koplik spots are seen in?", "opa": "Measles", "opb": "Mumps",
+             "cop": 0}, {"id": "m2", "question": "Scurvy is a lack of?", "opa": "Vitamin D",
+                         "opb": "Vitamin C", "cop": 1}]
+    f = Fields(id="id", question="question", options=["opa", "opb"], answer="cop",
+               answer_format="index0")
+    want = [(q.source_id, q.answer_text) for q in load_source(local(_jsonl(tmp_path, rows),
+                                                                    fields=f))]
+    assert want == [("m1", "Measles"), ("m2", "Vitamin C")]
+    by_col = tmp_path / "by_col.json"
+    pd.DataFrame(rows).to_json(by_col)
+    assert json.loads(by_col.read_text())["question"] == {"0": rows[0]["question"],
+                                                          "1": rows[1]["question"]}
+    lists = tmp_path / "lists.json"
+    lists.write_text(json.dumps({k: [r[k] for r in rows] for k in rows[0]}))
+    for path in (by_col, lists):
+        kept, rejects = split(load_source(local(path, fields=f)))
+        assert [(q.source_id, q.answer_text) for q in kept] == want and rejects == []
+    assert [loc for loc, _ in json_list_rows(by_col, str(by_col), "fx", Checks())] == [
+        f"{by_col}:0", f"{by_col}:1"]  # a row's location is its label
+    # records keyed by id (orient "index", PubMedQA's original release): the mapping tells
+    index = tmp_path / "index.json"
+    index.write_text(json.dumps({r["id"]: r for r in rows}))
+    assert [q.source_id for q in load_source(local(index, fields=f))] == ["m1", "m2"]
+
+
+def _jsonl(tmp_path, rows):
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.mark.parametrize("content, message", [
+    ({"question": {"0": "a", "1": "b"}, "opa": {"0": "x"}}, "column 'opa' has 1 rows, column "
+     "'question' 2; row '1' is in only one of them"),
+    ({"question": ["a", "b"], "opa": ["x"]}, "column 'opa' has 1 values, column 'question' 2"),
+    ({"question": ["a"], "opa": "x"}, "got dict whose values mix types"),
+])
+def test_malformed_column_json_is_refused_naming_the_column(tmp_path, content, message):
+    path = tmp_path / "cols.json"
+    path.write_text(json.dumps(content))
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        load_source(local(path, source="cols"))
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"answer": "anwser"}, "`fields.answer` names column 'anwser', which none of its 2 records "
+     "holds (did you mean 'answer'?)"),
+    ({"options": "option"}, "`fields.options` names column 'option', which none of its 2 records "
+     "holds (did you mean 'options'?)"),
+    ({"id": "meta.idd"}, "`fields.id` names column 'meta.idd', which none of its 2 records holds "
+     "(did you mean 'meta.id'?)"),
+    ({"options": ["opa", "opbb", "opc"]}, "`fields.options[1]` names column 'opbb'"),
+])
+def test_a_mapped_column_no_record_holds_names_it_and_the_closest(tmp_path, fields, message):
+    rows = [{"question": f"Q{i}?", "options": ["x", "y"], "opa": "x", "opb": "y", "opc": "z",
+             "answer": "A", "meta": {"id": f"r{i}"}} for i in range(2)]
+    f = Fields(**{"question": "question", "options": "options", "answer": "answer",
+                  "answer_format": "letter", **fields})
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        list(load_source(local(_jsonl(tmp_path, rows), fields=f)))
+
+
+def test_a_parquet_column_typo_is_named_too(tmp_path):
+    # Parquet reads only the mapped columns: the closest one to a missing column comes along
+    rows = [{"question": "Q?", "options": ["x", "y"], "answer": "A"}] * 2
+    path = tmp_path / "t.parquet"
+    _parquet(path, {k: [r[k] for r in rows] for k in rows[0]})
+    f = Fields(question="question", options="options", answer="anwser", answer_format="letter")
+    with pytest.raises(SystemExit, match=re.escape("`fields.answer` names column 'anwser', which "
+                                                   "none of its 2 records holds (did you mean "
+                                                   "'answer'?)")):
+        list(load_source(local(path, fields=f)))
+
+
+def test_absent_optional_or_trailing_columns_are_not_typos(tmp_path, caplog):
+    rows = [{"question": "Q?", "opa": "x", "opb": "y", "answer": "A"}]
+    f = Fields(question="question", options=["opa", "opb", "opc", "opd"], answer="answer",
+               answer_format="letter", context="contxt", meta=["topic"])
+    kept, rejects = split(load_source(local(_jsonl(tmp_path, rows), fields=f)))
+    assert len(kept) == 1 and rejects == []  # opc/opd: padding of a wide table
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert "`fields.context` names column 'contxt'" in warned and "`fields.meta.topic`" in warned
+    assert "opc" not in warned
 
 
 def test_json_list_over_its_cap_is_refused_at_startup(tmp_path):

@@ -69,17 +69,21 @@ def test_code_deps_are_exactly_the_import_closure(stage):
 def test_prompt_and_model_deps_follow_the_params_the_stage_reads(stage):
     deps, params, base = body(stage)["deps"], params_of(stage), STAGES[stage][0]
     sections = [p for p in params if "." not in p and p in PARAMS and isinstance(PARAMS[p], dict)]
-    prompts = {PARAMS[s]["prompt"] for s in sections if "prompt" in PARAMS[s]}
+    # a section's prompt files: `prompt` and any other `*_prompt` path (evaluate.judge_prompt)
+    prompts = {v for s in sections for k, v in PARAMS[s].items()
+               if (k == "prompt" or k.endswith("_prompt")) and isinstance(v, str)}
     prompts = sorted(prompts | {get(PARAMS, p) for p in params if p.endswith(".prompt")})
     assert sorted(d for d in deps if d.startswith("stages/prompts/")) == prompts, stage
     roles = sorted(p.split(".", 1)[1] for p in params if p.startswith("models."))
     model_deps = sorted(d.split("/", 1)[1] for d in deps if re.match(r"^models/[^/]+$", d))
     if base == "evaluate":  # a row: a role (its models/<role> and models.<role>) or a checkpoint
         row = PARAMS["evaluate"]["models"][stage.split("@")[1]]
+        judge = [PARAMS["evaluate"]["judge"]] if PARAMS["evaluate"].get("judge") else []
         if row["model"] in PARAMS["models"]:
-            assert (model_deps, roles) == ([row["model"]], [row["model"]]), stage
+            want = sorted({row["model"], *judge})
+            assert (model_deps, roles) == (want, want), stage
         else:
-            assert row["dep"] == row["model"] in deps and not roles, stage
+            assert row["dep"] == row["model"] in deps and (model_deps, roles) == (judge, judge), stage
     elif stage == "models":  # it makes them: the whole section, no models/<role> deps
         assert "models" in params and not model_deps
         contracts = {c for s in PARAMS["models"].values() for c in (s.get("build") or {}).get(
@@ -229,6 +233,7 @@ def test_the_project_renders_dvc_yaml_as_dvc_does():
     ("rank.model", "agent2"), ("verify.model", "ranker"), ("sft.base_model", "agent1"),
     ("summarize.model", "agent3"), ("score.model", "student"), ("refine.model", "agent1"),
     ("optimize.model", "verifier"), ("generate.agents", ["agent3", "agent1", "verifier"]),
+    ("evaluate.judge", "agent3"),
 ], ids=lambda e: e[0] if isinstance(e, tuple) else str(e))
 def test_model_deps_follow_the_role_params_name(edit):
     # dvc.yaml interpolates the role: with rank.model set to agent2, rank depends on
@@ -258,6 +263,9 @@ def test_what_interpolation_cannot_follow_is_reported():
     params = yaml.safe_load(yaml.safe_dump(PARAMS))
     params["models"]["ranker"] = {"backend": "hf", "model": "/data/checkpoints/judge-7b"}
     assert any("/data/checkpoints/judge-7b" in m for m in dep_problems(DVC_YAML, params))
+    params = yaml.safe_load(yaml.safe_dump(PARAMS))
+    params["evaluate"]["judge"] = None  # no judge: dvc.yaml must drop its dep and param
+    assert any("evaluate.judge: null" in m for m in dep_problems(DVC_YAML, params))
 
 
 def test_a_local_model_folder_becomes_a_dep_of_the_models_stage(tmp_path):

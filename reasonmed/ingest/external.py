@@ -7,7 +7,8 @@ dataset -- a local file in any format collect reads, or a hub dataset -- and map
 `reasoning` (the chain of thought, shown before the answer, as a ReasonMed row's output holds
 both) and `id`. The `external` stage (one DVC stage per entry, the file its dep) normalises it
 into rows the score stage reads like a variant's; a record without a usable question or answer
-is a Reject naming the record and the field.
+is a Reject naming the record and the field; a mapped field naming a column that no record
+holds stops the stage naming the column and the closest one present (reasonmed/ingest/columns.py).
 
     python -c "from reasonmed.ingest.external import output_of; print(output_of('why', 'B'))"
 """
@@ -19,6 +20,7 @@ from typing import Any
 
 from reasonmed.core.params import Section
 from reasonmed.core.records import Record, Reject
+from reasonmed.ingest.columns import ColumnWatch
 from reasonmed.ingest.entries import EntryKind, Tally
 from reasonmed.ingest.load import open_rows
 from reasonmed.ingest.mapping import absent, get_path
@@ -83,8 +85,13 @@ def _text(rec: dict, path: str | None, field: str, checks: Checks, required: boo
 def read(name: str, spec: External, checks: Checks = DEFAULT_CHECKS) -> Iterator[Item | Reject]:
     """Every record of the dataset as an Item or a Reject, in file order."""
     f, seen = spec.fields, {}
+    watch = ColumnWatch([("question", f.question, "required"), ("answer", f.answer, "required"),
+                         *([("id", f.id, "required")] if f.id else []),
+                         *([("reasoning", f.reasoning, "optional")] if f.reasoning else [])])
     for index, (loc, rec) in enumerate(open_rows(spec, checks)):
         sid = str(index)
+        if isinstance(rec, dict):
+            watch.see(rec)
         try:
             if isinstance(rec, Bad):  # unreadable (bad JSON, encoding, too large...)
                 raise rec
@@ -105,6 +112,7 @@ def read(name: str, spec: External, checks: Checks = DEFAULT_CHECKS) -> Iterator
         seen[sid] = loc
         yield Item(id=sid, question_id=sid, instruction=question,
                    output=output_of(reasoning, answer), source=name)
+    watch.finish(f"external dataset '{name}' ({spec.path or spec.dataset})")
 
 
 def _stats(name: str, spec: External, t: Tally) -> dict:

@@ -2,8 +2,9 @@
 
 `load_source(spec)` reads one source (a `SourceSpec`: reasonmed/ingest/specs.py) in file
 order: `open_rows` checks the whole file now (so a bad path fails at start-up) and picks the
-reader by format (readers.py: JSONL, CSV/TSV, Parquet; recover.py: a JSON list; a hub
-dataset through `datasets`); `records` (mapping.py) maps each row onto a `Question`.
+reader by format (readers.py: JSONL, CSV/TSV, Parquet; recover.py: a JSON list or a table
+by column; a hub dataset through `datasets`); `records` (mapping.py) maps each row onto a
+`Question`.
 
 One bad record becomes a `Reject` naming the record (its upstream id, else `file:line`;
 `file:element` for a JSON list, `file:row` for Parquet), the field, a reason and a
@@ -81,7 +82,7 @@ def open_rows(spec: FileSpec, checks: Checks = DEFAULT_CHECKS) -> Iterator[Row]:
         refuse_utf16(path, spec.path, spec.source)
         rows = jsonl_rows(path, spec.path, checks)
     elif fmt == "json":
-        rows = json_list_rows(path, spec.path, spec.source, checks)
+        rows = json_list_rows(path, spec.path, spec.source, checks, spec.columns())
     elif fmt == "parquet":
         rows = parquet_rows(path, spec.path, spec, checks)
     else:

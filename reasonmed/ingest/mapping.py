@@ -12,7 +12,9 @@
 
 What was cleaned or dropped in a kept record is its provenance: `Question.meta["_collect"]`
 (`cleaned`: counts by kind; `dropped_options`: original key -> filler text;
-`relettered`: original key -> new letter), which the collect stage sums into its stats.
+`relettered`: original key -> new letter; `gold`: the gold's `old` key and `new` letter),
+which the collect stage sums into its stats. A `fields:` mapping naming a column that no
+record holds stops the stage by name (reasonmed/ingest/columns.py).
 
     python -c "import reasonmed.ingest.mapping as m; print(m.get_path({'a': {'b': 1}}, 'a.b'))"
 """
@@ -26,6 +28,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from reasonmed.core.records import LETTERS, Question, Reject, normalise_text, question_id
+from reasonmed.ingest.columns import ColumnWatch
 from reasonmed.ingest.sanitize import (
     ID_CHARS,
     REASON_CHARS,
@@ -261,7 +264,8 @@ def _drop_fillers(opts: list[tuple[str | None, str]], gold: int, ctx: Cleaner
         raise Bad("options", f"fewer than 2 options after dropping {sum(filler)} filler(s)",
                   "options_count")
     prov = {"dropped_options": {keys[i]: opts[i][1] for i in range(len(opts)) if filler[i]},
-            "relettered": {keys[i]: LETTERS[j] for j, i in enumerate(kept) if keys[i] != LETTERS[j]}}
+            "relettered": {keys[i]: LETTERS[j] for j, i in enumerate(kept) if keys[i] != LETTERS[j]},
+            "gold": {"old": keys[gold], "new": LETTERS[kept.index(gold)]}}
     return [opts[i] for i in kept], kept.index(gold), prov
 
 
@@ -325,8 +329,11 @@ def records(spec: SourceSpec, rows: Iterable[Row], checks: Checks = DEFAULT_CHEC
     fillers = _fillers(checks)
     metas: dict[int, dict[str, str]] = {}  # the mappings stay alive while this runs
     first_at: dict[str, str] = {}
+    watch = ColumnWatch.of(spec.fields) if spec.fields is not None else None
     for index, (loc, rec) in enumerate(rows):
         sid = None
+        if watch is not None and isinstance(rec, dict):
+            watch.see(rec)
         try:
             if isinstance(rec, Bad):
                 raise rec
@@ -349,3 +356,6 @@ def records(spec: SourceSpec, rows: Iterable[Row], checks: Checks = DEFAULT_CHEC
                                               "internal"), rec)
             continue
         yield q
+    if watch is not None:
+        where = spec.path or "/".join(x for x in (spec.dataset, spec.config, spec.split) if x)
+        watch.finish(f"source '{spec.source}' ({where})")

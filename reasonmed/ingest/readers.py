@@ -12,6 +12,7 @@ dispatch by format, reasonmed/ingest/load.py.
 from __future__ import annotations
 
 import csv
+import difflib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -140,8 +141,11 @@ def parquet_rows(path: Path, label: str, spec: FileSpec, checks: Checks) -> Iter
                          f"{e}") from None
     names = schema.names
     wanted = spec.columns()
-    # read only the columns a mapping can use (all when none is there: rejects say why)
-    columns = [c for c in names if wanted is None or c in wanted] or names
+    # read only the columns a mapping can use (all when none is there: rejects say why), and
+    # the column closest to a mapped one the file lacks, so the typo's error can name it
+    near = {m for w in (wanted or set()) - set(names)
+            for m in difflib.get_close_matches(w, names, n=1, cutoff=0.6)}
+    columns = [c for c in names if wanted is None or c in wanted or c in near] or names
     try:
         deep = 1 + max((_arrow_depth(schema.field(c).type) for c in columns), default=0)
     except RecursionError:

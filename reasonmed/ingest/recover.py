@@ -1,8 +1,16 @@
-"""The JSON-list reader: a list read whole and split into elements, recovering from a bad one.
+"""The JSON reader: a list read whole and split into elements, recovering from a bad one; or
+a table stored by column.
 
 `json.JSONDecoder.raw_decode` reads one element at a time; an element it cannot parse is
 skipped by bracket matching (`skip_value`), so it becomes one `Bad` row and the elements
 after it still load. A list that never ends, or text after it, stops the stage.
+
+A JSON object is a table by column (`column_rows`): pandas' `DataFrame.to_json()` default
+(orient "columns": `{"question": {"0": ...}, "opa": {"0": ...}}`, the row labels the
+location) or a dict of equal-length lists (`{"question": [...], "opa": [...]}`). Columns of
+different rows or lengths stop the stage naming the column. An object of records keyed by
+id (`{"12345": {"QUESTION": ...}}`, orient "index", PubMedQA's original release) is told apart
+by the mapping: its columns are the inner keys.
 
     python -c "from reasonmed.ingest.recover import skip_value; print(skip_value('[1, {]}, 2]', 4))"
 """
@@ -45,9 +53,48 @@ def skip_value(text: str, i: int) -> int | None:
     return None
 
 
-def json_list_rows(path: Path, label: str, name: str, checks: Checks) -> Iterator[Row]:
+def _row(loc: str, rec: dict, checks: Checks) -> Row:
+    if too_deep(rec, checks.max_depth):
+        return loc, Bad("record", f"nested deeper than collect.max_depth ({checks.max_depth})",
+                        "too_deep", excerpt(rec))
+    return loc, rec
+
+
+def column_rows(data: dict, label: str, where: str, checks: Checks,
+                wanted: set[str] | None = None) -> list[Row] | None:
+    """The rows of a table stored by column (see the module docstring), or None when `data`
+    is no such table."""
+    cols = list(data.items())
+    if not cols:
+        return []
+    if all(isinstance(v, dict) for _, v in cols):
+        inner = cols[0][1]
+        if wanted and not wanted & data.keys() and wanted & inner.keys():  # records by id
+            return [_row(f"{label}:{k}", v, checks) for k, v in cols]
+        for col, v in cols[1:]:
+            if v.keys() != inner.keys():
+                odd = next(iter([k for k in v if k not in inner] or
+                                [k for k in inner if k not in v]))
+                raise SystemExit(f"{where}: a table by column whose columns differ: column "
+                                 f"{col!r} has {len(v)} rows, column {cols[0][0]!r} {len(inner)}; "
+                                 f"row {odd!r} is in only one of them")
+        return [_row(f"{label}:{k}", {c: v[k] for c, v in cols}, checks) for k in inner]
+    if all(isinstance(v, list) for _, v in cols):
+        n = len(cols[0][1])
+        for col, v in cols[1:]:
+            if len(v) != n:
+                raise SystemExit(f"{where}: a table by column whose columns differ: column "
+                                 f"{col!r} has {len(v)} values, column {cols[0][0]!r} {n}")
+        return [_row(f"{label}:{i + 1}", {c: v[i] for c, v in cols}, checks) for i in range(n)]
+    return None
+
+
+def json_list_rows(path: Path, label: str, name: str, checks: Checks,
+                   wanted: set[str] | None = None) -> Iterator[Row]:
     """A JSON list, read whole (capped) and split into elements at open time: an element
-    that cannot be read becomes a Bad row, the rest load; a broken list stops the stage."""
+    that cannot be read becomes a Bad row, the rest load; a broken list stops the stage. A
+    JSON object is read as a table by column (`column_rows`; `wanted`: the columns the
+    mapping reads)."""
     where = f"collect source '{name}': {label}"
     size = path.stat().st_size
     if size > checks.max_json_bytes:
@@ -65,8 +112,13 @@ def json_list_rows(path: Path, label: str, name: str, checks: Checks) -> Iterato
             data = json.loads(text)
         except (ValueError, RecursionError) as e:
             raise SystemExit(f"{where} is not a JSON file: {str(e)[:200]}") from None
-        raise SystemExit(f"{where} must hold a JSON list of records, got {type_name(data)} "
-                         "(use .jsonl for one record per line)")
+        if isinstance(data, dict) and (rows := column_rows(data, label, where, checks,
+                                                           wanted)) is not None:
+            return iter(rows)
+        raise SystemExit(f"{where} must hold a JSON list of records or a table by column "
+                         f"(columns of equal length), got {type_name(data)}"
+                         + (" whose values mix types" if isinstance(data, dict) else "")
+                         + " (use .jsonl for one record per line)")
     rows: list[Row] = []
     i = _WS.match(text, i + 1).end()
     n = 0

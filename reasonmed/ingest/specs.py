@@ -43,7 +43,7 @@ class Checks(Section):
     max_record_bytes: PositiveInt = 4 << 20  # one JSONL line, CSV cell or JSON-list element
     max_json_bytes: PositiveInt = 256 << 20  # a JSON-list file (read whole; JSONL streams)
     max_depth: PositiveInt = 32  # nesting of a raw record (the record object is depth 1)
-    drop_filler_options: bool = False
+    drop_filler_options: bool = False  # every profile sets true (docs/deviations.md)
     filler_options: list[str] = Field(default_factory=lambda: list(DEFAULT_FILLERS))
 
 

@@ -1,6 +1,7 @@
 """The strict reader's step 1: the final-answer region of a model output.
 
-Special tokens (`</s>`, `<|im_end|>`, ...) are removed and whitespace runs collapsed. The
+Special tokens (`</s>`, `<|im_end|>`, `<|begin_of_solution|>`, ...) are
+removed and whitespace runs collapsed. The
 region is the text after the last closing marker: `</think>` (also `</thinking>`,
 `</reasoning>`, `<|end_of_thought|>`) or a heading line "Final Response", "Final Answer" or
 "Answer" (`## Final Response`, `**Final Answer:**`, ...). An opening marker (`<think>`,
@@ -19,7 +20,8 @@ from __future__ import annotations
 
 import re
 
-_SPECIAL = re.compile(r"</s>|<s>|<\|(?:im_end|eot_id|endoftext|end)\|>|<eos>|<end_of_turn>")
+_SPECIAL = re.compile(r"</s>|<s>|<\|(?:im_end|eot_id|endoftext|end|begin_of_solution|end_of_solution)\|>"
+                      r"|<eos>|<end_of_turn>")
 _HSPACE = re.compile(r"[^\S\n]+")
 _VSPACE = re.compile(r" ?\n\s*")  # after _HSPACE: any whitespace run holding a newline -> "\n"
 

@@ -2,7 +2,8 @@
 
 The region (step 1) is reasonmed/method/answers_region.py; then:
 
-2. Statements in the region, each naming an option by its letter or by its text:
+2. Statements in the region, each naming an option by its letter or by its text (as listed
+   or in other words: reasonmed/method/answers_content.py):
    - "<head> <object>". Heads: "answer" (the answer, final/correct/right/best/most likely
      answer, answer to this question), final/correct/right/best option|choice|response, "my
      answer|choice", "ans" -- followed by a verb (is, would/will/should/must be, seems/
@@ -15,9 +16,12 @@ The region (step 1) is reasonmed/method/answers_region.py; then:
      stand alone (start of a clause, after a lead-in such as "so"/"therefore"/"option"):
      "Vitamin C is the correct answer" names no option.
    - `\\boxed{...}` anywhere in the region.
-   - In a marked region (after a closing marker): what the region opens with ("C. cystitis",
-     "**C**", "(C)", "Yes.", "Asthma is the most likely diagnosis", ...), unless it opens a
-     list of options ("A. ...\\nB. ...").
+   - The opening: an answer-first line ("**D**", "D. pneumonia", "Option D", "(D)", then an
+     explanation; reasonmed/method/answers_opening.py); in a marked region (after a closing
+     marker) also an option's text ending its sentence ("Cystitis.", "Yes. The trial ...",
+     "Asthma is the most likely diagnosis"), not one the sentence goes on to describe
+     ("Naltrexone is used for maintenance, but ..."), nor one judged against ("B is
+     incorrect."), nor a list of options ("A. ...\\nB. ...").
    - The last line when it is only a (bold/bracketed) letter or a bold answer ("**C**",
      "(C)", "**C. cystitis**"), and an output that is nothing but an answer ("C", "Yes.").
 3. The object: option text first -- the longest option whose text the object starts with,
@@ -41,13 +45,21 @@ The region (step 1) is reasonmed/method/answers_region.py; then:
    A head followed by no option ("the answer is a bit unclear") is not a statement either.
 5. The last statement in the region decides (a change of mind takes the final one:
    "The answer is B. Wait, actually the answer is C." is C); if it names no listed option
-   (a hedge, a letter outside the options) the reading is None.
+   (a hedge, a letter outside the options) the reading is None. After an opening answer
+   (a firm statement starting on the first line), a later statement naming another option
+   counts only when it is itself a firm final answer ("Correction: the answer is C", or
+   after "wait"/"actually"), not a remark in the explanation ("B is the best treatment for
+   asthma", "the most likely diagnosis in a child would be A", "which is option B").
+6. A marked region with no statement at all: the option its answer sentences name by
+   content, when they all name the same one (answers_content.read_by_content: "This patient
+   most likely has an excess of aldosterone").
 
 Cost: linear in the text, a few milliseconds for 100 KB of adversarial input. Whitespace
 runs are collapsed first and the regexes have no ambiguous adjacent quantifiers, so none
 backtracks over a long run; each object is read from a bounded window (the longest option
 text + 64 characters, at most 1,000); at most the last 64 statement candidates are examined
-(earlier ones matter only when all 64 later ones are tentative or empty).
+(earlier ones matter only when all 64 later ones are tentative or empty), the opening only
+on the first line (at most 200 characters in) and content sentences only the last 64.
 
     python -c "from reasonmed.method.answers_strict import read_strict as r; print(r('Answer: B', {'B': ''}))"
 """
@@ -56,7 +68,17 @@ from __future__ import annotations
 
 import re
 
-from reasonmed.method.answers_options import TOKEN, OptionContext, option_context
+from reasonmed.method.answers_content import cut_clause, name_in_words, read_by_content
+from reasonmed.method.answers_opening import (
+    OPENING_CHARS,
+    describes,
+    firm,
+    judged_against,
+    opening,
+    standalone,
+    tagged,
+)
+from reasonmed.method.answers_options import OptionContext, option_context
 from reasonmed.method.answers_region import ASCII_LOWER, final_region
 
 _VERB = (r"(?:is|would be|will be|should be|must be|has to be|seems to be|appears to be|remains|=)"
@@ -79,7 +101,8 @@ _HEAD = re.compile(
     r"(?:is|would be|will be|should be)(?![^\W_])(?: ?:)?"
     # "which corresponds to option B", "asthma, which is option B"
     r"|(?:correspond(?:s|ing)? to|(?:which|this|that) is) (?=(?:option|choice) )"
-    r"|i(?: would|'d|'ll| will)? (?:choose|pick|select|go with|opt for|say)(?![^\W_])(?: option)?"
+    r"|i(?:(?: would|'d|'ll| will|'m going to| am going to)? (?:choose|pick|select|go with|opt for|say)"
+    r"|(?:'m| am) going with)(?![^\W_])(?: option)?"
     r"|<answer>)")
 _REVERSE = re.compile(
     r"(?=[iw])(?<![^\W_])(?:is|would be)(?: the)? (?:(?:correct|right|best|most likely|most appropriate|true)"
@@ -87,7 +110,7 @@ _REVERSE = re.compile(
 _BOXED = re.compile(r"\\boxed ?\{")
 
 _TENTATIVE = re.compile(r"(?<![^\W_])(?:if|whether|suppose|supposing|assume|assuming|maybe|perhaps|"
-                        r"possibly|might|could|unless|otherwise|wonder|not sure|unsure)(?![^\W_])",
+                        r"possibly|might|could|unless|otherwise|wonder|not sure|unsure|guess)(?![^\W_])",
                         re.I)
 # Skipped before an object: space, emphasis, brackets, quotes, LaTeX wrappers, "option".
 _DECOR = re.compile(r"(?:[ \n*_\"'`$(\[{\u201c\u2018]|\\(?:boxed|text|textbf|mathrm|mathbf) ?\{|- (?=\S)"
@@ -101,10 +124,12 @@ _WORD = re.compile(r" ([^\W_]+)")
 _MORE = re.compile(r" ?(?:\(or|,|/|&|(?<![^\W_])or(?![^\W_])|(?<![^\W_])and(?![^\W_])) ?"
                    r"(?:possibly |maybe |perhaps |even )?(?:option |choice )?[(*\[]*"
                    r"(?:([A-Z])|\(([a-z])\))(?![^\W_])", re.I)
-_CLAUSE = re.compile(r"[)*\]]* (?:is|was|does|doesn't|has|seems|can|cannot|can't|would|should|isn't|"
+_CLAUSE = re.compile(r"[)*\]]* (?:is|are|was|were|does|doesn't|has|seems|can|cannot|can't|would|should|isn't|"
                      r"wasn't|fits|explains|describes|refers|causes)(?![^\W_])", re.I)
 _JOIN = re.compile(r" ?(,|/|(?<![^\W_])or(?![^\W_])|(?<![^\W_])and(?![^\W_])) ?", re.I)
 _CONDITION = re.compile(r"[)\]*]* ?,? (?:if|unless|provided|assuming|when|only if)(?![^\W_])", re.I)
+_CONDITION_LATER = re.compile(r"[^.;!?\n]{0,80}?(?<![^\W_])(?:if|unless|provided|assuming|when|only if)"
+                              r"(?![^\W_])", re.I)
 _ARTICLE = re.compile(r"(?:the|an?) (?=\S)", re.I)
 _NOT = re.compile(r"not (?=\S)", re.I)
 _BUT = re.compile(r"[,;.]? ?(?:but|rather|instead|it is|it's|it must be|the answer is)(?: ?:)? (?=\S)",
@@ -122,11 +147,12 @@ _LEADIN = frozenset("therefore thus so hence then and overall clearly here optio
                     "because since".split())
 
 _TAGGED = re.compile(r"(?:^|[\s(\[*])[(\[]?([A-Za-z])[)\].:]$")
-_BARE = re.compile(r"[(\[]?[A-Za-z][)\]]?")
-_LETTERS = re.compile(r"[^A-Za-z]")
-_PAIR = re.compile(r"[(\[]?([A-Za-z])[)\]]?[.):]? (.+)", re.S)
+_TAG_BEFORE = re.compile(r"(?:^|[,:;.] )([A-Z])$")  # "In summary, B (asthma) is the most likely diagnosis"
 
 MAX_CANDIDATES = 64
+_ARTICLE_WORD = re.compile(r"(?:A|I) [a-z]")  # "A thiazide", "I think": the article, the pronoun
+_HEDGE_START = re.compile(r"[*_ ]*(?:either|between|both)(?![^\W_])", re.I)
+_LETTER_TAG = re.compile(r"[(\[]?[A-Za-z](?![^\W_]|['\u2019.\-][^\W_\s])")
 
 
 def _object(s: str, ctx: OptionContext) -> str | None:
@@ -150,10 +176,18 @@ def _object(s: str, ctx: OptionContext) -> str | None:
         i = art.end() if hit else i
     if hit:
         k, end = hit
-        return "?" if _hedged(s, i + end, ctx, k) else k
+        if s.startswith("?", i + end) or s.startswith(" ?", i + end):
+            return None  # "Asthma?"
+        if _hedged(s, i + end, ctx, k):
+            return "?"
+        named = name_in_words(cut_clause(s[i:]), ctx)
+        if named == "?":
+            return "?"  # "myxedema coma precipitated by infection or pheochromocytoma crisis"
+        longer = named in ctx.content and k in ctx.content and ctx.content[k] < ctx.content[named]
+        return named if longer else k  # "amoxicillin with clavulanic acid"
     m = _LETTER.match(s, i)
     if not m:
-        return None
+        return name_in_words(cut_clause(s[i:]), ctx)
     letter = m.group(1)
     c = _CLOSING.match(s, m.end())
     decorated = decorated or bool(c.group().strip("\"'`$\u201d\u2019"))
@@ -162,7 +196,7 @@ def _object(s: str, ctx: OptionContext) -> str | None:
     if not decorated:
         w = _WORD.match(s, j)
         if w and not (w.group(1).lower() in _CONNECT or ctx.starts_option(up, s[j:])):
-            return None  # "B cells", "A 45-year-old", "a bit unclear"
+            return name_in_words(cut_clause(s[i:]), ctx)  # "B cells", "A 45-year-old", "a bit unclear"
         if s.startswith(". ", j) and (w2 := _WORD.match(s, j + 1)) and w2.group(1)[0].islower():
             if w2.group(1) not in _STARTERS and up in ctx.toks and not ctx.starts_option(up, s[j + 1:]):
                 return None  # "C. difficile" (known only when the option texts are)
@@ -222,10 +256,10 @@ def _subject(before: str, ctx: OptionContext) -> str | None:
         w = re.search(r"([^\W_]+)$", pre)
         if not pre or pre[-1] in ".!?:;,\n" or (w and w.group(1).lower() in _LEADIN):
             return k
-        tag = _TAGGED.search(pre)  # "(D) Posterior cerebral artery is correct"
+        tag = _TAGGED.search(pre) or _TAG_BEFORE.search(pre)  # "(D) Posterior cerebral artery is correct"
         return k if tag and tag.group(1).upper() == k else None
     if not stripped or not stripped[-1].isascii() or not stripped[-1].isalpha():
-        return None
+        return _subject_words(stripped, ctx)
     letter, pre = stripped[-1], stripped[:-1]
     if pre and (pre[-1].isalnum() or pre[-1] in "-'\u2019_."):
         return None  # inside a word: "HbA", "Hepatitis-B", "e.g."
@@ -239,7 +273,7 @@ def _subject(before: str, ctx: OptionContext) -> str | None:
         elif word in ("or", "and") and re.search(r"(?<![^\W_])[A-Z][)*]* ?,? (?:or|and)$", rest):
             return "?"  # "B or C is correct"
         elif word not in _LEADIN:
-            return None  # "Vitamin C", "Hepatitis B"
+            return _subject_words(stripped, ctx)  # "Vitamin C", "Hepatitis B"
     elif rest and rest[-1] not in ".!?:;,\n":
         return None
     if re.search(r"(?<![^\W_])[A-Z][)*]* ?[,/]$", rest):
@@ -250,29 +284,11 @@ def _subject(before: str, ctx: OptionContext) -> str | None:
     return up if up in ctx.options else "?"
 
 
-def _standalone(line: str, ctx: OptionContext, whole: bool) -> str | None:
-    """An answer standing alone: a (bracketed/bold) letter "C", "(C)", "**C**", "C."; a bold
-    answer "**C. cystitis**", "**Asthma**"; and, when `whole` (the output is nothing but
-    this), also "Yes.", "Asthma", "C. cystitis"."""
-    bold = line.startswith("**") and line.rstrip(" .").endswith("**")
-    core = line.strip(" *_.:!\"'`$")
-    if not core:
-        return None
-    if len(core) <= 3 and _BARE.fullmatch(core):
-        if len(core) == 1 and core in "ai":
-            return None  # the article, the pronoun
-        up = _LETTERS.sub("", core).upper()
-        return up if up in ctx.options else "?"
-    if not (bold or whole):
-        return None
-    hit = ctx.text_prefix(core)
-    if hit and not TOKEN.search(core, hit[1]):
-        return hit[0]
-    m = _PAIR.fullmatch(core)
-    if m and (hit := ctx.text_prefix(m.group(2))) and hit[0] == m.group(1).upper() \
-            and not TOKEN.search(m.group(2), hit[1]):
-        return hit[0]
-    return None
+def _subject_words(before: str, ctx: OptionContext) -> str | None:
+    """The option a subject names in other words: the clause before the verb, from its sentence
+    start ("Increased stiffness of the ventricular walls is the most likely cause")."""
+    cut = max(before.rfind(c) for c in ".!?;:\n")
+    return name_in_words(before[cut + 1:].strip(" *_"), ctx, "end")
 
 
 def read_strict(text: str, options: dict[str, str]) -> str | None:
@@ -293,34 +309,71 @@ def read_strict(text: str, options: dict[str, str]) -> str | None:
     cands += [(m.start(), "boxed", m.end()) for m in _BOXED.finditer(low)]
     nl = region.rfind("\n")
     cands.append((nl + 1, "line", nl + 1))
-    if marked and not cut:
-        cands.append((-1, "leading", 0))
     if not cut:
+        cands.append((-1, "leading" if marked else "opening", 0))
         cands.append((-2, "whole", 0))
     cands.sort()
-    for start, kind, at in reversed(cands[-MAX_CANDIDATES:]):
-        got = _read(region, kind, start, at, ctx)
-        if got is not None:
-            return got if got in options else None
+    cands = cands[-MAX_CANDIDATES:]
+    readings: dict[int, str | None] = {}
+
+    def read(i: int) -> str | None:
+        if i not in readings:
+            readings[i] = _read(region, cands[i][1], cands[i][0], cands[i][2], ctx)
+        return readings[i]
+
+    # The opening answer: the first firm statement on the first line (see the module doc, 5.).
+    first_line = region.find("\n")
+    limit = min(first_line if first_line >= 0 else len(region), OPENING_CHARS)
+    first = None
+    for i, (start, kind, at) in enumerate(cands):
+        if start >= limit:
+            break
+        if kind != "whole" and firm(low, kind, start, at) and (got := read(i)) is not None:
+            first = (start, got)
+            break
+    for i in range(len(cands) - 1, -1, -1):
+        got = read(i)
+        if got is None:
+            continue
+        start, kind, at = cands[i]
+        if first and start > first[0] and got != first[1] and not firm(low, kind, start, at):
+            continue  # discussion after an answer-first reply ("B is the best treatment for asthma")
+        return got if got in options else None
+    if marked:  # no statement: the option the answer sentences name by content, if one
+        return read_by_content(region, low, ctx)
     return None
 
 
 def _read(region: str, kind: str, start: int, at: int, ctx: OptionContext) -> str | None:
     if kind == "line":
-        return _standalone(region[at:], ctx, whole=False)
+        return standalone(region[at:], ctx, whole=False)
     if kind == "whole":
-        return _standalone(region, ctx, whole=True) if len(region) <= ctx.window else None
+        return standalone(region, ctx, whole=True) if len(region) <= ctx.window else None
+    if kind == "opening":
+        return opening(region, ctx)
     if kind == "leading":
         first, _, rest = region.partition("\n")
         if _LIST_LINE.match(first) and _LIST_LINE.match(rest):
             return None  # the region restates the options
-        return _object(region[:ctx.window], ctx)
+        tag_read = opening(region, ctx)
+        if tag_read is not None or tagged(region):
+            return tag_read  # a letter tag: answered with, or judged no answer ("D. asthma? No.")
+        got = _object(region[:ctx.window], ctx)
+        if got == "?" and not _HEDGE_START.match(region):
+            return None  # two options' content in the first sentence: the answer sentences decide
+        i = _DECOR.match(region).end()
+        art = _ARTICLE.match(region, i)
+        text_led = not _LETTER_TAG.match(region, i) or _ARTICLE_WORD.match(region, i)  # "A thiazide or ..."
+        if got and got != "?" and (judged_against(region, ctx, got) or text_led
+                                   and describes(region, ctx, got, [i] + ([art.end()] if art else []))):
+            return None  # "B is incorrect.", "Naltrexone is used for maintenance, but ..."
+        return got
     window = region[at:at + ctx.window]
     if kind == "reverse":
-        if window.lstrip(" *").startswith("?") or _CONDITION.match(window) or _tentative(region, start, at):
-            return None
+        if window.lstrip(" *").startswith("?") or _CONDITION.match(window) or _tentative(region, start, at) \
+                or _CONDITION_LATER.match(window):
+            return None  # "B is the most likely diagnosis if TSH is low"
         return _subject(region[max(0, start - ctx.window):start], ctx)
-    if kind == "head" and _tentative(region, start, at):
+    if kind == "head" and (_tentative(region, start, at) or _TENTATIVE.search(region, start, at)):
         return None
     return _object(window, ctx)
-

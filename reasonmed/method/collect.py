@@ -8,24 +8,24 @@ record, in source order and file order:
                    traceback; caps and cleaning in params `collect.max_*` and
                    `collect.drop_filler_options`. A source or eval set with no valid record
                    stops the stage naming it and its top reject reasons (unless `allow_empty`)
-  2. decontaminate word n-gram overlap with the evaluation benchmarks (params `benchmarks`,
-                   normalised by the benchmark stage into data/benchmarks/) >= threshold
-                   -> removed
+  2. decontaminate holds an item of the evaluation benchmarks (params `benchmarks`, normalised
+                   by the benchmark stage into data/benchmarks/) by one of three forms:
+                   10-grams of its question, of its question + options, or the overlap of
+                   the whole text (reasonmed/method/decontaminate.py) -> removed, and a
+                   reject (category `contaminated`) naming the benchmark item and the form
   3. deduplicate   same question id (exact) or MinHash-LSH Jaccard >= threshold (near)
                    against the questions kept so far -> removed; the first one stays
 The stage writes OUT/questions.jsonl, OUT/rejects.jsonl, OUT/report.json (every removed
 record with the record that caused it) and OUT/stats.json (per source: in == kept + rejected
 + duplicate + contaminated; rejects by "field: category"; characters cleaned and filler
-options dropped).
+options dropped; per benchmark, the questions it removed by form).
 
-    python -c "from reasonmed.method.collect import ngrams; print(ngrams('a b c d'.split(), 3))"
+    python -c "from reasonmed.method.collect import OUTCOMES; print(OUTCOMES)"
 """
 
 from __future__ import annotations
 
 import itertools
-import re
-from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -38,9 +38,11 @@ from reasonmed.core.records import Question, Reject, normalise_text
 from reasonmed.ingest import benchmarks
 from reasonmed.ingest.load import load_source, require_valid
 from reasonmed.ingest.specs import PROVENANCE, Checks, SourceSpec
+from reasonmed.method.decontaminate import Decontaminate, Decontaminator, item_words
 
 # The DVC metric (metrics.json): the few counts and rates a change can move.
-HEADLINE = ("total.in", "total.kept", "total.rejected", "total.duplicate", "total.contaminated")
+HEADLINE = ("total.in", "total.kept", "total.rejected", "total.duplicate", "total.contaminated",
+            "decontamination.by_form")
 
 
 class Dedup(Section):
@@ -49,78 +51,10 @@ class Dedup(Section):
     shingle: int  # words per shingle
 
 
-class Decontaminate(Section):
-    # against every benchmark of params `benchmarks` (data/benchmarks/, the benchmark stage)
-    ngram: int  # words per n-gram; a shorter text is one whole gram
-    threshold: float  # fraction of a question's n-grams found in the eval sets
-
-
 class Params(Checks):  # + the record checks: max_field_chars, max_depth, drop_filler_options...
     sources: list[SourceSpec]
     dedup: Dedup
     decontaminate: Decontaminate
-
-
-# --- text ------------------------------------------------------------------------------
-
-
-def item_words(q: Question) -> list[str]:
-    """Words of everything a reader sees: context (PubMedQA abstract), stem, options.
-
-    Options go in sorted order, so a copy with shuffled options still matches: with the
-    file order only 24% of option-shuffled MedMCQA dev copies reach the 0.5 overlap, sorted
-    100%."""
-    opts = sorted(normalise_text(o) for o in q.options.values())
-    return re.findall(r"\w+", normalise_text(" ".join([q.context or "", q.question, *opts])))
-
-
-def ngrams(words: list[str], n: int) -> list[str]:
-    if len(words) < n:
-        return [" ".join(words)] if words else []
-    return [" ".join(words[i:i + n]) for i in range(len(words) - n + 1)]
-
-
-def gram_hashes(words: list[str], n: int) -> np.ndarray:
-    # Python's str hash is 64-bit and stable within one process, which is all we need:
-    # eval and candidate grams are hashed by the same process.
-    return np.unique(np.fromiter((hash(g) for g in ngrams(words, n)), dtype=np.int64))
-
-
-# --- decontamination ----------------------------------------------------------------------
-
-
-class EvalIndex:
-    """Hashed word n-grams of the evaluation sets, as a sorted int64 array plus the index of
-    the eval item that first owns each gram: 12 bytes a gram (a Python set of ints costs
-    ~70), so the four test sets (7,045 items, ~390k grams) take ~5 MB, and a lookup is one
-    vectorised searchsorted."""
-
-    def __init__(self, evals: Iterable[Question], n: int):
-        self.n, self.items = n, []  # items: (source, source_id, question id)
-        hashes, owners = array("q"), array("i")
-        for q in evals:
-            h = gram_hashes(item_words(q), n)
-            hashes.extend(h.tolist())
-            owners.extend([len(self.items)] * len(h))
-            self.items.append((q.source, q.source_id, q.id))
-        h, o = np.frombuffer(hashes, np.int64), np.frombuffer(owners, np.int32)
-        order = np.argsort(h, kind="stable")  # stable: the first owner of a gram wins
-        h, o = h[order], o[order]
-        first = np.ones(len(h), bool)
-        first[1:] = h[1:] != h[:-1]
-        self.hashes, self.owners = h[first], o[first]
-
-    def match(self, words: list[str]) -> tuple[float, tuple[str, str | None, str] | None]:
-        """(fraction of the n-grams of `words` found, the eval item owning most of them)."""
-        g = gram_hashes(words, self.n)
-        if not len(g) or not len(self.hashes):
-            return 0.0, None
-        pos = np.minimum(np.searchsorted(self.hashes, g), len(self.hashes) - 1)
-        found = self.hashes[pos] == g
-        if not found.any():
-            return 0.0, None
-        best = np.bincount(self.owners[pos[found]]).argmax()  # ties: the earliest eval item
-        return float(found.mean()), self.items[best]
 
 
 # --- near-duplicate detection -----------------------------------------------------------
@@ -194,7 +128,7 @@ def run(records: Iterable[Question | Reject], evals: Iterable[Question | Reject]
             else:
                 eval_reasons[e.source][f"{e.field}: {e.category or 'other'}"] += 1
 
-    index = EvalIndex(eval_questions(), p.decontaminate.ngram)
+    dec = Decontaminator(eval_questions(), p.decontaminate)
     near = NearDedup(p.dedup)
     kept: list[dict] = []  # refs of kept questions; position = LSH key
     kept_pos: dict[str, int] = {}  # question id -> position in kept
@@ -216,11 +150,13 @@ def run(records: Iterable[Question | Reject], evals: Iterable[Question | Reject]
                 cleaned[r.source]["questions_with_filler_dropped"] += 1
                 cleaned[r.source]["filler_options_dropped"] += len(prov["dropped_options"])
         words = item_words(r)
-        overlap, item = index.match(words)
-        if overlap >= p.decontaminate.threshold:
+        if (hit := dec.match(r, words)) is not None:
             c["contaminated"] += 1
-            contaminated.append({**_ref(r), "eval_set": item[0], "eval_source_id": item[1],
-                                 "eval_id": item[2], "overlap": round(overlap, 4)})
+            contaminated.append({**_ref(r), "eval_set": hit.benchmark,
+                                 "eval_source_id": hit.eval_source_id, "eval_id": hit.eval_id,
+                                 "form": hit.form, "score": round(hit.score, 4),
+                                 "shared": hit.shared})
+            sink(hit.reject(r, p.decontaminate))
             continue
         m, hit = None, None
         if r.id in kept_pos:
@@ -255,7 +191,7 @@ def run(records: Iterable[Question | Reject], evals: Iterable[Question | Reject]
         "cleaned": {s: dict(sorted(c.items())) for s, c in sorted(cleaned.items())},
         "eval_sets": {s: {"items": c["items"], "rejected": c["rejected"]}
                       for s, c in eval_counts.items()},
-        "eval_ngrams": len(index.hashes)}
+        "decontamination": dec.stats({s: c["items"] for s, c in eval_counts.items()})}
     if eval_reasons:
         out.stats["eval_reject_reasons"] = {s: dict(sorted(c.items()))
                                             for s, c in sorted(eval_reasons.items())}

@@ -162,6 +162,28 @@ def pct(a: int, b: int) -> str:
     return f"{100 * a / b:.1f}%" if b else "n/a"
 
 
+def decontamination(collect: dict) -> str:
+    """The data card's Decontamination section: per benchmark, the training questions it
+    removed by form (collect's stats; reasonmed/method/decontaminate.py)."""
+    d = collect.get("decontamination")
+    if not d:
+        return "## Decontamination\n\n(collect stats not found)"
+    forms = ["question", "question_options", "overlap"]
+    rows = [[b, v["items"], *(v[f] for f in forms), v["removed"]]
+            for b, v in d["by_benchmark"].items()]
+    rows.append(["total", sum(v["items"] for v in d["by_benchmark"].values()),
+                 *(d["by_form"][f] for f in forms), sum(d["by_form"].values())])
+    share = f"at least {d['coverage']:.0%}" if d["coverage"] else "any one"
+    return ("## Decontamination\n\nTraining questions removed for holding a benchmark item, by "
+            f"the first form that matched: `question`, {share} of the item's "
+            f"question-only word {d['ngram']}-grams; `question_options`, of its question + "
+            "options `A. text` (options sorted, so a reordered copy matches); `overlap`, at "
+            f"least {d['threshold']:.0%} of the question's own {d['overlap_ngram']}-grams are the "
+            "item's. Each is a reject in `data/collect/rejects.jsonl` naming the item and the "
+            "form.\n\n" + md_table(["benchmark", "items", "question", "question + options",
+                                    "overlap", "removed"], rows))
+
+
 def render_card(st: dict, tally: Tally, costs: dict, collect: dict, p: Params) -> str:
     """DATA_CARD.md from the statistics (pure)."""
     rows = st["rows"]
@@ -205,6 +227,7 @@ def render_card(st: dict, tally: Tally, costs: dict, collect: dict, p: Params) -
         "## Collection\n\n" + (md_table(
             ["source", "in", "kept", "rejected", "duplicate", "near duplicate", "contaminated"],
             collect_rows) if collect_rows else "(collect stats not found)"),
+        decontamination(collect),
         "## Questions and rows per tier\n\n" + md_table(
             ["tier", "questions", "in datasets", "dropped", "rows"],
             [[k, v["questions"], v["in_datasets"], v["dropped"], v["rows"]]

@@ -24,7 +24,10 @@ total, with percentile-bootstrap confidence intervals. Writes predictions.jsonl 
 per item), results.json (every column, both scorers, CIs and counts), metrics.json (the DVC
 metric: total accuracies only), stats.json and ledger.json, and prints the results table.
 
-The accuracies, their CIs and the table are reasonmed/method/accuracy.py.
+The accuracies, their CIs and the table are reasonmed/method/accuracy.py. A third reading,
+strict+judge (a judge model for the outputs strict reads as no answer), is
+reasonmed/method/judge.py; the robustness slices are reasonmed/method/robustness.py; the
+stage's whole row, reasonmed/method/evaluate_row.py.
 
     python -c "from reasonmed.method.evaluate import extract; print(extract('Answer: B', {'B': 'y'}))"
 """
@@ -38,7 +41,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveInt, field_validator
 
 from reasonmed.core.failures import Failures
 from reasonmed.core.params import ModelSpec, Sampling, Section, load_models, model_spec, read_params, trace
@@ -61,6 +64,25 @@ class EvalModel(Section):
     param: str  # the params key the row reads besides `evaluate` (dvc.yaml reads it)
 
 
+class Robustness(Section):
+    """`evaluate.robustness`: the slices re-asked on the clean run's items
+    (reasonmed/method/robustness.py); all off by default."""
+
+    permutations: NonNegativeInt = 0  # k seeded option-order permutations per item
+    prefill_wrong: bool = False  # a wrong option's justification opens the reasoning
+    formats: list[Literal["text", "json", "letter"]] = Field(default_factory=list)
+    # items per column the slices run on: the first `limit` of each column's seeded order
+    # (a subset of the clean items); None: every clean item
+    limit: PositiveInt | None = None
+
+    @field_validator("formats")
+    @classmethod
+    def _once_each(cls, v: list[str]) -> list[str]:
+        if len(set(v)) < len(v):  # one slice per format: a repeat would pair with itself
+            raise ValueError(f"formats lists a format twice: {v}")
+        return v
+
+
 class Params(Sampling):
     models: dict[str, EvalModel]  # the table's rows, in order (dvc.yaml: one stage each)
     # A checkpoint is served by this backend; a role uses its own spec.
@@ -72,6 +94,15 @@ class Params(Sampling):
     confidence: float = 0.95
     # items per backend call (bounds memory; which can share an hf batch: hashed)
     batch_items: int = 512
+    # The judge fallback (reasonmed/method/judge.py): a role under `models` asked which option
+    # an output the strict reader reads as "no answer" commits to; None: no judge.
+    judge: str | None = None
+    judge_prompt: str = "stages/prompts/judge.md"
+    judge_agreement_sample: NonNegativeInt = 0  # outputs strict read, also judged (agreement)
+    judge_temperature: float = 0.0
+    judge_max_tokens: PositiveInt = 24
+    judge_max_attempts: PositiveInt = 2
+    robustness: Robustness = Field(default_factory=Robustness)
 
 
 class Prediction(Record):
@@ -93,6 +124,14 @@ class Prediction(Record):
     huatuo_last: str | None
     huatuo_type: int  # 1 letter, 2 option text, 3 most similar option, 0 dropped
     strict_correct: bool
+    # The judge (None / False when not asked): its reading ("none" or a letter; None when
+    # not asked or its reply never parsed), why it was asked (no_answer: strict read none;
+    # agreement: a seeded sample strict did read), and strict+judge: strict's letter, else
+    # the judge's.
+    judge: str | None = None
+    judge_reason: Literal["no_answer", "agreement"] | None = None
+    strict_judge: str | None = None
+    strict_judge_correct: bool = False
     huatuo_first_correct: bool
     huatuo_last_correct: bool
     model: str
@@ -214,7 +253,8 @@ def run(items: Iterable[Item], llm: LLM, p: Params, run_seed: int,
                 benchmark=b, column=col, subject=col.partition("/")[2] or None,
                 question_id=q.id, source=q.source, source_id=q.source_id, gold=q.answer,
                 letters="".join(q.options), output=c.text, finish_reason=c.finish_reason, **x,
-                strict_correct=x["strict"] == q.answer,
+                strict_correct=x["strict"] == q.answer, strict_judge=x["strict"],
+                strict_judge_correct=x["strict"] == q.answer,
                 huatuo_first_correct=(x["huatuo_first"] or "").upper() == q.answer,
                 huatuo_last_correct=(x["huatuo_last"] or "").upper() == q.answer,
                 model=llm.spec.model, revision=llm.revision, seed=seed, prompt_hash=prompt_hash,

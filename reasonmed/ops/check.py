@@ -50,6 +50,7 @@ SECTIONS = {
     "evaluate": "reasonmed.method.evaluate:Params",
     "report": "reasonmed.report.gather:Params",
     "explore": "reasonmed.report.explorer:Params",
+    "lmeval": "reasonmed.report.lmeval:Params",
 }
 ENTRIES = {"benchmarks": "reasonmed.ingest.benchmarks:Benchmark",
            "external": "reasonmed.ingest.external:External"}

@@ -78,6 +78,8 @@ ROLE_KEYS = {"generate": ("generate.agents",), "verify": ("verify.model",),
              "optimize": ("optimize.model", "verify.model"),
              "summarize": ("summarize.model",), "score": ("score.model",),
              "sft": ("sft.base_model",)}
+# evaluate is not here: roles_of reads each row's own role (a foreach entry) and the
+# judge's (`evaluate.judge`), so no row claims another row's role.
 MODELS_DIR = "models"  # the models stage's out: models/<role> for every role
 
 
@@ -126,12 +128,16 @@ def _paths(entries: list) -> list[str]:
 
 
 def roles_of(stage: str, params: dict) -> list[str]:
-    """The roles a stage uses under `params` (an evaluate row: its role, if it names one)."""
+    """The roles a stage uses under `params` (an evaluate row: its role, if it names one,
+    and the judge's, if one is set)."""
     base, _, item = stage.partition("@")
-    if base == "evaluate":
-        row = ((params.get("evaluate") or {}).get("models") or {}).get(item) or {}
-        return [row["model"]] if row.get("model") in (params.get("models") or {}) else []
     out: list[str] = []
+    if base == "evaluate":
+        ev = params.get("evaluate") or {}
+        row = (ev.get("models") or {}).get(item) or {}
+        out += [row["model"]] if row.get("model") in (params.get("models") or {}) else []
+        out += [str(ev["judge"])] if ev.get("judge") else []
+        return list(dict.fromkeys(out))
     for key in ROLE_KEYS.get(base, ()):
         try:
             v = get_key(params, key)
@@ -180,6 +186,10 @@ def dep_problems(dvc: dict, params: dict) -> list[str]:
                 out.append(f"dvc.yaml: stage {name} uses role '{role}' but does not depend on "
                            f"models/{role} and models.{role} (one dep and param per role; "
                            "generate lists one per agent)")
+        if f"{MODELS_DIR}/None" in deps or "models.None" in ps:  # a null role, interpolated
+            out.append(f"dvc.yaml: stage {name} depends on models/None: a role key it interpolates "
+                       "is null (evaluate.judge: null disables the judge; then drop "
+                       "models/${evaluate.judge} and models.${evaluate.judge} from the stage)")
     models_deps = set(_paths((stages.get("models") or {}).get("deps")))
     for folder in local_model_folders(params):
         if folder not in models_deps:

@@ -25,6 +25,8 @@ READS = ("route.bands", "generate.agents", "generate.temperatures",
          "generate.samples_per_temperature", "evaluate.models", "evaluate.n_resamples",
          "evaluate.confidence", "models", "run.seed")
 TOTALS = {"micro": "total (micro)", "macro_columns": "total (macro)"}
+# The main table's scorers, side by side (never their maximum): reasonmed/method/accuracy.py
+SCORERS = {"strict": "strict", "strict_judge": "strict+judge", "huatuo": "huatuo"}
 
 
 class Params(Section):
@@ -101,7 +103,7 @@ def gather(data: Path, p: Params, params: dict) -> dict:
              if (data / f"evaluate/{m}/results.json").exists() else None
              for m in ev["models"]}
     acc_cols, acc = accuracy_rows(evals, p.metric)
-    acc_by_metric = {m: accuracy_rows(evals, m)[1] for m in ("strict", "huatuo")}
+    acc_by_metric = {m: accuracy_rows(evals, m)[1] for m in SCORERS}
     preds = {}
     for v in p.variants:  # the ablation: the variants' per-item strict correctness
         f = data / f"evaluate/{v}/predictions.jsonl"

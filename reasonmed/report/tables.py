@@ -11,7 +11,7 @@ from pathlib import Path
 
 from reasonmed.core.records import atomic_path
 from reasonmed.report.figures import figures
-from reasonmed.report.gather import TOTALS, Params
+from reasonmed.report.gather import SCORERS, TOTALS, Params
 
 MISSING = "–"  # a value the artifacts do not have: shown as missing, never as 0
 
@@ -60,12 +60,20 @@ def tables(d: dict, p: Params) -> dict[str, tuple[list[str], list[list], str]]:
                      for v, q in group.items()],
                     "Score evaluator (1-10): the variants and other datasets (failed requests "
                     "are left out of the mean and counted)"),
-        "accuracy": (["model"] + d["acc_cols"],
-                     [[m] + [f"{row[c][0]:.1f} [{row[c][1]:.1f}, {row[c][2]:.1f}]"
-                             if c in row else MISSING for c in d["acc_cols"]]
-                      for m, row in d["acc"].items()],
-                     f"Main results: accuracy (%, {p.metric}) with "
-                     f"{100 * d['confidence']:.0f}% bootstrap CIs"),
+        "accuracy": (["model", "scorer"] + d["acc_cols"], accuracy_table(d),
+                     f"Main results: accuracy (%) with {100 * d['confidence']:.0f}% bootstrap "
+                     "CIs, each scorer side by side (strict; strict+judge: the judge reads the "
+                     "outputs strict reads as no answer; huatuo: HuatuoGPT-o1's, optimistic)"),
+        "judge": (["model", "judge", "no answer", "asked", "letter", "none", "unread",
+                   "now right", "agreement n", "agreement %", "kappa"], judge_table(d),
+                  "Judge fallback: what the judge read in the outputs strict reads as no "
+                  "answer, and its agreement with strict on a seeded sample strict read "
+                  "(Cohen's kappa)"),
+        "robustness": (["model", "slice", "items", "clean", "slice", "slice - clean",
+                        f"{100 * d['confidence']:.0f}% CI", "McNemar p", "note"],
+                       robustness_table(d),
+                       "Robustness (strict accuracy, %): each slice against the clean run on "
+                       "the same items (paired bootstrap CI of the difference, exact McNemar)"),
         "significance": (["A", "B", "items", "A acc", "B acc", "A - B",
                           f"{100 * d['confidence']:.0f}% CI", "only A", "only B", "McNemar p"],
                          [[s["a"], s["b"], s["n"], s.get("acc_a"), s.get("acc_b"),
@@ -88,6 +96,46 @@ def tables(d: dict, p: Params) -> dict[str, tuple[list[str], list[list], str]]:
                  "Cost of this run from the token ledgers"),
     }
     return t
+
+
+def accuracy_table(d: dict) -> list[list]:
+    """The main table: one row per model and scorer (a scorer a model lacks: missing)."""
+    def cell(row: dict, c: str):
+        return f"{row[c][0]:.1f} [{row[c][1]:.1f}, {row[c][2]:.1f}]" if c in row else MISSING
+
+    return [[m, label] + [cell(d["acc_by_metric"][s].get(m, {}), c) for c in d["acc_cols"]]
+            for m in d["acc"] for s, label in SCORERS.items()]
+
+
+def judge_table(d: dict) -> list[list]:
+    out = []
+    for m, ev in d["evals"].items():
+        j = (ev or {}).get("judge")
+        if not j:
+            out.append([m] + [None] * 10)
+            continue
+        a = j["agreement"]
+        out.append([m, j["role"], j["no_answer"], j["asked"], j["letter"], j["none"], j["unread"],
+                    j["rescued"], a["n"], a["rate"], a["kappa"]])
+    return out
+
+
+def robustness_table(d: dict) -> list[list]:
+    out = []
+    for m, ev in d["evals"].items():
+        r = (ev or {}).get("robustness") or {}
+        for s, e in r.get("slices", {}).items():
+            note = (f"adopted the pre-filled letter {e['adopted_wrong']:.1f}%"
+                    if "adopted_wrong" in e else
+                    f"format followed {e['followed']:.1f}%" if "followed" in e else None)
+            ci = f"[{e['ci_lo']:.2f}, {e['ci_hi']:.2f}]" if e.get("n") else None
+            out.append([m, s, e["n"], e.get("clean_acc"), e.get("acc"), e.get("diff"), ci,
+                        e.get("mcnemar_p"), note])
+        if (pm := r.get("permutations")) and pm.get("n"):
+            out.append([m, f"permutations (mean of {pm['k']})", pm["n"], pm["clean_acc"],
+                        pm["mean_acc"], pm["diff"], f"[{pm['ci_lo']:.2f}, {pm['ci_hi']:.2f}]",
+                        None, f"consistency {pm['consistency']:.1f}% over {pm['k'] + 1} orders"])
+    return out
 
 
 def headline(d: dict, p: Params) -> dict:
@@ -134,9 +182,10 @@ def readme(d: dict, made: list[tuple[str, str]], tabs: dict, p: Params) -> str:
     for key, (hdr, rows, caption) in tabs.items():
         parts.append(f"## {caption}\n\n{md_table(hdr, rows)}\n(`tables/{key}.md`, `tables/{key}.tex`)\n")
     parts.append("Accuracy metrics: `strict` counts only an explicit final answer (empty or "
-                 "unextractable outputs are wrong); `huatuo` reproduces HuatuoGPT-o1's scorer, "
-                 "max(first-match, last-match) per benchmark: optimistic, reported for "
-                 "comparability only.\n")
+                 "unextractable outputs are wrong); `strict+judge` adds, for the outputs strict "
+                 "reads as no answer, the option a judge model says the output commits to; "
+                 "`huatuo` reproduces HuatuoGPT-o1's scorer, max(first-match, last-match) per "
+                 "benchmark: optimistic, reported for comparability only.\n")
     return "\n".join(parts)
 
 

@@ -44,6 +44,13 @@ DEVIATIONS = [
     "input and output.",
     "The embedded default uses tiny locally built models (paper: 70B agents and API models); "
     "their text is noise by design, so only structure and accounting are meaningful.",
+    "Filler options (`n/a`, `N/A`, `none` placeholders) are dropped and the rest relettered, "
+    "recorded in each question's provenance (`collect.drop_filler_options`; the paper keeps "
+    "source options as they are).",
+    "Decontamination checks word 10-grams of each benchmark item's question and of its "
+    "question with options (order-free), and drops a training question only when it covers "
+    "`collect.decontaminate.coverage` of an item's n-grams (0 = any shared n-gram, the "
+    "field's rule; stock exam phrasing alone then drops real questions).",
 ]
 
 

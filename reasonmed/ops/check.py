@@ -123,6 +123,8 @@ def roles(path: str, raw: dict, reach: bool = False) -> Iterator[str]:
     named = [*(raw.get("generate") or {}).get("agents", [])]
     if (sft := raw.get("sft")) and sft.get("base_model"):
         named.append(sft["base_model"])
+    if (ev := raw.get("evaluate")) and ev.get("judge"):
+        named.append(ev["judge"])  # the judge fallback's role
     for role in named:
         if role not in models:
             yield (f"{path}: role '{role}' is used but not defined under `models`"

@@ -145,7 +145,7 @@ def test_one_knob_group_cold_writes_the_same_bytes(default_repo, tmp_path_factor
 @pytest.mark.slow
 def test_worker_count_never_changes_a_built_model(tmp_path):
     from reasonmed.core.params import ModelSpec
-    from reasonmed.llm import build
+    from reasonmed.method import build
     from reasonmed.method.tinymodels import Params
 
     corpus = (ROOT / "assets/corpus.txt").read_text(encoding="utf-8")[:20000]

@@ -154,6 +154,7 @@ def small_default(dst: Path) -> None:
         for role in list(p["models"]):
             if role not in (*AGENTS, "student"):
                 del p["models"][role]
+        p["evaluate"]["judge"] = AGENTS[0]  # a role that stays (the pre-flight checks it)
 
     edit_params(dst, edit)
     stages = yaml.safe_load((dst / "dvc.yaml").read_text())["stages"]

@@ -69,11 +69,13 @@ def tables(d: dict, p: Params) -> dict[str, tuple[list[str], list[list], str]]:
                   "Judge fallback: what the judge read in the outputs strict reads as no "
                   "answer, and its agreement with strict on a seeded sample strict read "
                   "(Cohen's kappa)"),
-        "robustness": (["model", "slice", "items", "clean", "slice", "slice - clean",
-                        f"{100 * d['confidence']:.0f}% CI", "McNemar p", "note"],
-                       robustness_table(d),
-                       "Robustness (strict accuracy, %): each slice against the clean run on "
-                       "the same items (paired bootstrap CI of the difference, exact McNemar)"),
+        **{f"robustness_{kind}": (
+            ["model", "slice", "items", "clean", "slice", "slice - clean",
+             f"{100 * d['confidence']:.0f}% CI", "McNemar p", "note"],
+            robustness_table(d, kind),
+            f"Robustness, {title} (strict accuracy, %): against the clean run on the same "
+            "items (paired bootstrap CI of the difference, exact McNemar)")
+           for kind, title in ROBUSTNESS_TABLES.items()},
         "significance": (["A", "B", "items", "A acc", "B acc", "A - B",
                           f"{100 * d['confidence']:.0f}% CI", "only A", "only B", "McNemar p"],
                          [[s["a"], s["b"], s["n"], s.get("acc_a"), s.get("acc_b"),
@@ -120,18 +122,27 @@ def judge_table(d: dict) -> list[list]:
     return out
 
 
-def robustness_table(d: dict) -> list[list]:
+# One table per slice kind (a slice is named by its kind: permute_1, prefill_wrong, format_text).
+ROBUSTNESS_TABLES = {"permutation": "option-order permutations",
+                     "prefill": "a wrong answer pre-filled", "format": "another answer format"}
+_KIND_PREFIX = {"permutation": "permute", "prefill": "prefill", "format": "format"}
+
+
+def robustness_table(d: dict, kind: str | None = None) -> list[list]:
+    """The slices' rows (all, or one kind of ROBUSTNESS_TABLES)."""
     out = []
     for m, ev in d["evals"].items():
         r = (ev or {}).get("robustness") or {}
         for s, e in r.get("slices", {}).items():
+            if kind is not None and not s.startswith(_KIND_PREFIX[kind]):
+                continue
             note = (f"adopted the pre-filled letter {e['adopted_wrong']:.1f}%"
                     if "adopted_wrong" in e else
                     f"format followed {e['followed']:.1f}%" if "followed" in e else None)
             ci = f"[{e['ci_lo']:.2f}, {e['ci_hi']:.2f}]" if e.get("n") else None
             out.append([m, s, e["n"], e.get("clean_acc"), e.get("acc"), e.get("diff"), ci,
                         e.get("mcnemar_p"), note])
-        if (pm := r.get("permutations")) and pm.get("n"):
+        if (pm := r.get("permutations")) and pm.get("n") and kind in (None, "permutation"):
             out.append([m, f"permutations (mean of {pm['k']})", pm["n"], pm["clean_acc"],
                         pm["mean_acc"], pm["diff"], f"[{pm['ci_lo']:.2f}, {pm['ci_hi']:.2f}]",
                         None, f"consistency {pm['consistency']:.1f}% over {pm['k'] + 1} orders"])

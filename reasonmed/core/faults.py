@@ -3,7 +3,8 @@
 `REASONMED_HOLD=<point>` (optionally `<job>@<point>`) makes the process that reaches that
 point write `$REASONMED_HOLD_MARKER` and wait to be killed. Points: `before_commit:<n>` (the
 n-th backend batch is generated but not yet in the cache: a kill mid-batch loses it),
-`after_commit:<n>`, `before_outputs` (every request answered, no artifact written yet).
+`after_commit:<n>`, `before_outputs` (every request answered, no artifact written yet),
+`after_main` (a stage's outputs are written; only exit hooks remain).
 Without the variable this is a dictionary lookup and nothing else.
 
     REASONMED_HOLD=before_commit:2 REASONMED_HOLD_MARKER=/tmp/held dvc repro verify

@@ -110,19 +110,62 @@ def token_totals(rows: Iterable[dict]) -> dict[str, int]:
 
 
 class Stopped(Exception):
-    """SIGTERM (scancel, a job scheduler, `kill`): stop like Ctrl-C."""
+    """SIGTERM (scancel, a job scheduler, `kill`, the parent `dvc` going away): stop like Ctrl-C."""
+
+
+EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+# What an interrupt outside the stage's work finds: set as the process moves along.
+_PHASE = {"now": "while starting; nothing was done yet"}
+
+
+def _name() -> str:
+    return Path(sys.argv[0]).stem if sys.argv and sys.argv[0] else "stage"
+
+
+def _exit_now(signum, frame) -> None:
+    """Outside a stage's work (interpreter start, imports, exit hooks): nothing is half done,
+    so one line and out, before a library's exit hook can print a traceback. Non-zero even
+    when the outputs are complete: the stage was interrupted, DVC must not record it."""
+    os.write(2, f"{_name()}: stopped by {signal.Signals(signum).name} {_PHASE['now']}; "
+                "`dvc repro` resumes\n".encode())
+    os._exit(EXIT[signum])
+
+
+def guard_process() -> None:
+    """Install from the first line a stage runs (stages/__init__.py): an interrupt during the
+    seconds of imports exits with one line, and the process dies with its parent. DVC runs a
+    stage as its child and, killed by SIGTERM, leaves it running: PR_SET_PDEATHSIG asks Linux
+    to send this process SIGTERM when the parent goes, so no stage outlives its `dvc repro`."""
+    for sig in EXIT:
+        if signal.getsignal(sig) is not signal.SIG_IGN:  # nohup / `&` ignore on purpose
+            signal.signal(sig, _exit_now)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            return
+        if os.getppid() == 1:  # the parent was gone before the request took hold
+            _exit_now(signal.SIGTERM, None)
 
 
 def entry(main: Callable[[], object]) -> None:
     """Run a stage's `main` with a clean stop: SIGINT or SIGTERM end it with one line saying
-    what is kept and how to resume, no traceback. Artifacts are written atomically, so a
-    stopped stage leaves none half-written; completed requests are already in the cache."""
+    what is kept and how to resume, no traceback, and a non-zero exit (DVC records nothing).
+    Artifacts are written atomically, so a stopped stage leaves none half-written; completed
+    requests are already in the cache."""
     def on_term(signum, frame):
         raise Stopped()
 
-    signal.signal(signal.SIGTERM, on_term)
-    name = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] else "stage"
+    ignored = {s for s in EXIT if signal.getsignal(s) is signal.SIG_IGN}
+    if signal.SIGINT not in ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.SIGTERM not in ignored:
+        signal.signal(signal.SIGTERM, on_term)
+    name = _name()
     from reasonmed.core.errors import BudgetExceeded, FatalBackendError
+    from reasonmed.core.faults import hold
 
     try:
         code = main()
@@ -134,6 +177,23 @@ def entry(main: Callable[[], object]) -> None:
         cache = os.environ.get("REASONMED_CACHE_HINT", "the request cache (exec.cache)")
         print(f"{name}: stopped by {sig}; completed requests are kept in {cache}, no "
               "artifact was half-written; `dvc repro` resumes", file=sys.stderr)
-        sys.exit(143 if isinstance(e, Stopped) else 130)
+        _PHASE["now"] = "while saving; completed requests are kept"
+        _quiet_exit(143 if isinstance(e, Stopped) else 130)
+    _PHASE["now"] = ("after its outputs were written; not recorded as done, a rerun replays "
+                      "them from the request cache")
+    # From here on only exit hooks run (thread pools joining, libraries closing): an
+    # interrupt now exits at once, with one line, instead of a traceback and exit 0.
+    for sig in EXIT:
+        if sig not in ignored:
+            signal.signal(sig, _exit_now)
+    hold("after_main", name)
     if isinstance(code, int):
         sys.exit(code)
+
+
+def _quiet_exit(code: int) -> None:
+    """Exit after an interrupt: a second Ctrl-C during the exit hooks exits at once too."""
+    for sig in EXIT:
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, _exit_now)
+    sys.exit(code)

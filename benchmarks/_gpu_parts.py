@@ -20,16 +20,18 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks._tiny import questions
-from reasonmed.core.conversation import Row
-from reasonmed.core.params import ModelSpec, RunParams, load, load_run, model_spec
-from reasonmed.method import sft
-from reasonmed.method.generation import Params as GenerateParams
-from reasonmed.method.generation import requests_for
-from reasonmed.method.verification import Params as VerifyParams
-from reasonmed.method.verification import parse_verdict, request_for
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # `make bench` runs every file here as a script
+
+from benchmarks._tiny import questions  # noqa: E402
+from reasonmed.core.conversation import Row  # noqa: E402
+from reasonmed.core.params import ModelSpec, RunParams, load, load_run, model_spec  # noqa: E402
+from reasonmed.method import sft  # noqa: E402
+from reasonmed.method.generation import Params as GenerateParams  # noqa: E402
+from reasonmed.method.generation import requests_for  # noqa: E402
+from reasonmed.method.verification import Params as VerifyParams  # noqa: E402
+from reasonmed.method.verification import parse_verdict, request_for  # noqa: E402
+
 ZERO3 = "configs/accelerate/deepspeed_zero3.yaml"
 AGENTS = ["agent1", "agent2", "agent3"]  # one engine plays all three: 9 requests per question
 # models.<role>.options as the paper profile sets them (hashed in the pipeline) ...

@@ -171,6 +171,9 @@ def main(argv: list[str] | None = None) -> None:
     chosen = sorted({int(x) for x in a.only.split(",") if x.strip()})
     if not set(chosen) <= set(parts.PLANS):
         ap.error(f"--only takes part numbers {sorted(parts.PLANS)}")
+    if not a.dry_run and device() == "no CUDA device":
+        sys.exit("no CUDA device: the GPU check needs one GPU (scripts/gpu-check.sh --dry-run "
+                 "builds the argument objects without one)")
     work = Path(a.work or tempfile.mkdtemp(prefix="gpu-check-"))
     work.mkdir(parents=True, exist_ok=True)
     tok = tokenizer()
@@ -188,9 +191,6 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{meta['mode']} on {meta['device']}: Qwen2-shaped {meta['parameters'] / 1e9:.2f}B "
           f"parameters, vocabulary {len(tok)}; work folder {work}", flush=True)
     if not a.dry_run:
-        if meta["device"] == "no CUDA device":
-            sys.exit("no CUDA device: the GPU check needs one GPU (scripts/gpu-check.sh --dry-run "
-                     "builds the argument objects without one)")
         t0 = time.perf_counter()
         build_model(cfg, tok, Path(ctx["model"]), ctx["seed"])
         print(f"model built and saved in {time.perf_counter() - t0:.0f} s", flush=True)

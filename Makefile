@@ -7,7 +7,7 @@ LOCK ?= requirements/cpu.lock
 STAMP := $(VENV)/.installed
 ACTIVATE := source $(VENV)/bin/activate
 
-.PHONY: repro check doctor test test-all test-vllm test-cross-cpu bench diff profile lock clean-venv
+.PHONY: repro check doctor test test-all test-vllm test-cross-cpu bench gpu-check diff profile lock clean-venv
 
 # The pinned CPU environment: torch (CPU build) first, then exactly the lock file (hashes
 # checked, no resolver), then the project itself without touching its dependencies (the
@@ -78,6 +78,11 @@ profile:
 bench: $(STAMP)
 	$(ACTIVATE) && for b in benchmarks/*.py; do case $$b in */vllm_*|*/default_run.py) continue;; esac; python $$b; done
 	if [ -x .venv-vllm/bin/python ]; then for b in benchmarks/vllm_*.py; do .venv-vllm/bin/python $$b; done; fi
+
+# The GPU check (one GPU, ~8 min, no downloads): writes reports/gpu.md. Needs the `gpu` extra
+# in the Python it runs (PYTHON=...; default .venv); ARGS=--dry-run builds it all without a GPU.
+gpu-check:
+	scripts/gpu-check.sh $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV) .venv-vllm

@@ -64,9 +64,16 @@ lock: $(STAMP)
 	  --python-platform x86_64-manylinux_2_28 --generate-hashes --no-header \
 	  -o requirements/gpu.lock
 
-# Params / metrics / plots of the workspace against a revision (default HEAD), as CI posts.
+# Params / metrics / plots of the workspace against a revision (default HEAD), as CI posts;
+# a BASE that does not resolve here (no `git fetch` yet) fails with its name.
 diff: $(STAMP)
-	$(ACTIVATE) && scripts/artifact-diff.sh $(or $(BASE),HEAD)
+	$(ACTIVATE) && scripts/artifact-diff.sh "$(or $(BASE),HEAD)"
+
+# The headline accuracies of the workspace and its experiments, with the params each
+# experiment changed, in 120 columns (ARGS go to `dvc exp show`, e.g. ARGS=-A).
+.PHONY: results
+results: $(STAMP)
+	$(ACTIVATE) && python scripts/results.py $(ARGS)
 
 # Switch the whole DAG to another complete profile: make profile P=paper (or api; P=default
 # restores the embedded default). An edited params.yaml is refused (FORCE=1 saves it first).

@@ -17,7 +17,7 @@ from reasonmed.method.assemble import (
     run,
     scan_paths,
 )
-from reasonmed.method.datacard import quantiles
+from reasonmed.method.datacard import TRL_SNIPPET, quantiles
 from stages.assemble import main
 from tests.test_generate import _path, q
 
@@ -273,7 +273,9 @@ def test_main_writes_datasets_parquet_accounting_card_and_costs(tmp_path):
     assert by_stage["summarize"]["usd"] == 0.15
     card = (out / "DATA_CARD.md").read_text()
     for heading in ("## Variants", "## Collection", "## Verifier pass rates", "## Error-count",
-                    "## Lengths", "## Parse failures", "## Cost", "## Deviations"):
+                    "## Lengths", "## Parse failures", "## Cost", "## Training with TRL",
+                    "## Deviations"):
         assert heading in card
+    assert f"```python\n{TRL_SNIPPET}```" in card  # the README's code (tests/test_results.py)
     assert "| a1 | 21 |" in card  # 3 paths of agent a1 in each of the 7 verified questions
     assert not list(out.rglob("*.tmp"))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from reasonmed.method.bootstrap import mcnemar_exact, paired
+from reasonmed.report.figures import two_score_note
 from reasonmed.report.gather import TOTALS, Params, accuracy_rows, significance
 from reasonmed.report.tables import MISSING, md_table, tex_table
 
@@ -134,3 +135,15 @@ def test_judge_and_robustness_tables_read_results_json():
     assert rows[3][-1] == "consistency 30.0% over 2 orders"
     md = md_table(["model", "slice", "items", "clean", "slice", "diff", "CI", "p", "note"], rows)
     assert f"| a | format_json | 0 | {MISSING} |" in md
+
+
+def test_the_quality_caption_warns_exactly_when_the_scorer_gives_about_two_scores():
+    """Two datasets scored only 1 or 10 in the same shares draw identical bars: the caption
+    says why; a spread of scores gets no note."""
+    two = {"reasonmed": {"score_histogram": {"1": 18, "10": 12}},
+           "cotmed": {"score_histogram": {"1": 18, "3": 1, "10": 11}},  # 29 of 30 on 1 or 10
+           "external": {"score_histogram": {"1": 5, "4": 5, "7": 10, "10": 10}}}
+    note = two_score_note(two)
+    assert "1 or 10" in note and "reasonmed, cotmed" in note and "external" not in note
+    assert two_score_note({"external": two["external"]}) == ""
+    assert two_score_note({"failed": {"score_histogram": {}}, "old": {}}) == ""

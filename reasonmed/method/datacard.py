@@ -158,6 +158,23 @@ class Tally:
 
 # --- the data card -------------------------------------------------------------------
 
+# Fine-tuning on an exported variant with TRL, from the project root (the README's
+# "Training on an exported variant" carries the same code; tests/test_results.py runs it).
+TRL_SNIPPET = """\
+from datasets import load_dataset
+from trl import SFTConfig, SFTTrainer
+
+model = "models/student"  # the default's tiny student; any chat model (paper: Qwen2.5-7B)
+data = "data/assemble/datasets/trl/reasonmed.jsonl"  # or cotmed.jsonl, responsemed.jsonl
+out = "work/sft-reasonmed"
+train = load_dataset("json", data_files=data, split="train")  # prompt/completion messages
+args = SFTConfig(output_dir=out, num_train_epochs=1, learning_rate=3e-3, max_length=512,
+                 use_cpu=True, bf16=False)  # GPUs: use_cpu=False, bf16=True
+trainer = SFTTrainer(model=model, args=args, train_dataset=train)
+trainer.train()
+trainer.save_model()
+"""
+
 
 def md_table(header: list[str], rows: Iterable[Iterable[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -270,6 +287,9 @@ def render_card(st: dict, tally: Tally, costs: dict, collect: dict, p: Params) -
              for k, v in lens.items()]),
         "## Parse failures\n\n" + md_table(["where", "count"], parse),
         "## Cost\n\n" + cost.table_markdown(costs),
+        "## Training with TRL\n\n`datasets/trl/<variant>.jsonl` holds each row as conversational "
+        "prompt-completion messages (plus its id), which TRL's `SFTTrainer` takes as is; from "
+        "the project root:\n\n```python\n" + TRL_SNIPPET + "```",
         "## Deviations from the paper\n\n" + "\n".join(f"- {d}" for d in DEVIATIONS),
     ]
     return "\n\n".join(parts) + "\n"

@@ -23,6 +23,26 @@ def _fig(path: Path, fig, dpi: int) -> None:
     plt.close(fig)
 
 
+def two_score_note(qs: dict, share: float = 0.9) -> str:
+    """The quality caption's warning when the scorer gives (almost) only two scores (a tiny
+    scorer answers 1 or 10): a mean and sd then only count the high scores, so two datasets
+    with different texts can draw identical bars. Empty when no dataset is so scored."""
+    narrow, values = [], set()
+    for name, q in qs.items():
+        hist = {k: n for k, n in (q.get("score_histogram") or {}).items() if n}
+        two = sorted(hist, key=lambda k: -hist[k])[:2]
+        if hist and sum(hist[k] for k in two) >= share * sum(hist.values()):
+            narrow.append(name)
+            values.update(two)
+    if not narrow:
+        return ""
+    scores = " or ".join(sorted(values, key=float))
+    return (f" The scorer gave {scores} to at least {share:.0%} of the sample of "
+            f"{', '.join(narrow)}: there a mean and sd only count the high scores, so "
+            "different datasets can draw identical bars (the score histograms: "
+            "`tables/quality.md`).")
+
+
 def figures(d: dict, out: Path, p: Params) -> list[tuple[str, str]]:
     import matplotlib
     matplotlib.use("Agg")
@@ -105,7 +125,7 @@ def figures(d: dict, out: Path, p: Params) -> list[tuple[str, str]]:
     ax.tick_params(axis="x", rotation=15)
     _fig(out / "figures/quality.png", fig, p.dpi)
     made.append(("quality.png", "Mean 1-10 quality score of a seeded sample of each variant and "
-                 "of each external dataset (params `external`)."))
+                 "of each external dataset (params `external`)." + two_score_note(qs)))
 
     # 6. accuracy per benchmark per model, both metrics (strict is the headline)
     cols = d["acc_cols"]

@@ -52,9 +52,11 @@ def tables(d: dict, p: Params) -> dict[str, tuple[list[str], list[list], str]]:
                                for _, c in sorted(ts.items(), key=lambda kv: float(kv[0]))]
                        for ag, ts in sorted(d["pass"].items())],
                       "Verifier pass rate per agent and temperature"),
-        "quality": (["dataset", "kind", "sampled", "failed", "parsed", "mean", "sd"],
+        "quality": (["dataset", "kind", "sampled", "failed", "parsed", "mean", "sd",
+                     "score:count"],
                     [[v, kind, q.get("sampled"), q.get("failed", 0), q.get("parsed"),
-                      q.get("mean"), q.get("std")]
+                      q.get("mean"), q.get("std"),
+                      ", ".join(f"{s}:{n}" for s, n in (q.get("score_histogram") or {}).items())]
                      for kind, group in (("variant", d["quality"]),
                                          ("external", d["quality_external"]))
                      for v, q in group.items()],

@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> None:
     llm = LLM(a.role, model_spec(a.role, a.params), run, stage="cli")
     [c] = llm.generate([Request.chat(None, a.prompt, temperature=a.temperature,
                                      max_tokens=a.max_tokens, seed=seed)])
-    print(c.text)
+    print(c.text, flush=True)  # before the summary on stderr, in a terminal too
     if a.json:
         print(json.dumps(llm.ledger.run_list(), indent=2))
     print(summary(llm.ledger.run_list()[0], c, seed), file=sys.stderr)

@@ -74,7 +74,7 @@ def faults(tmp: Path) -> list[str]:
     lines = []
     for budget in (0.0, 0.05, 0.5):
         try:
-            fl.check(budget, "data/verify/failures.jsonl", rows)
+            fl.check(budget, "data/verify/failures/failures.jsonl", rows)
             lines.append(f"| {budget:g} | passes ({len(fl)} failed of {len(comps)}) |")
         except BudgetExceeded as e:
             lines.append(f"| {budget:g} | stops: {str(e).split('. ')[0]} |")

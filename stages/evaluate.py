@@ -5,7 +5,7 @@ Asks the model for one answer per benchmark item and scores each output (the met
 reasonmed/method/evaluate.py; the judge fallback: reasonmed/method/judge.py; the slices:
 reasonmed/method/robustness.py; the row end to end: reasonmed/method/evaluate_row.py;
 accuracies with bootstrap CIs: reasonmed/method/accuracy.py). Writes predictions.jsonl,
-robustness.jsonl, failures.jsonl, results.json, metrics.json, stats.json and ledger.json,
+robustness.jsonl, failures/failures.jsonl, results.json, metrics.json, stats.json and ledger.json,
 and prints the results tables.
 
     python -m stages.evaluate data/benchmarks data/evaluate/base --model student --name base

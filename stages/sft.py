@@ -39,7 +39,8 @@ def main() -> None:
 
         torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
-    res = run(islice(read_jsonl(a.dataset, Row), a.limit), p, spec, run_p.seed, out)
+    res = run(islice(read_jsonl(a.dataset, Row), a.limit), p, spec, run_p.seed, out,
+              run_p.progress_every_s)
     save_model(res["trainer"], res["tokenizer"], spec, p.lora is not None, out / "model")
     if res["trainer"].is_world_process_zero():
         write_loss_csv(out / "loss.csv", loss_rows(res["trainer"].state.log_history))

@@ -1,7 +1,7 @@
 """The failure budget at stage level: the real verify stage (`python -m stages.verify`, the
 openai backend) against the fault-injecting server. Over budget the stage exits non-zero
 with one message (role, error classes, how to resume) and renames no output into place;
-within budget the failed requests are in failures.jsonl and never in the verdicts; the
+within budget the failed requests are in failures/failures.jsonl and never in the verdicts; the
 next run asks exactly the failed requests again (they were never cached)."""
 
 import json
@@ -73,7 +73,7 @@ def test_over_budget_stops_within_budget_records_and_the_rerun_asks_only_the_fai
     assert asked_again == failed_first  # what completed the first time came from the cache
     out = tmp_path / "within"
     verdicts = [json.loads(x) for x in (out / "verdicts.jsonl").read_text().splitlines()]
-    fails = [json.loads(x) for x in (out / "failures.jsonl").read_text().splitlines()]
+    fails = [json.loads(x) for x in (out / "failures/failures.jsonl").read_text().splitlines()]
     assert len(verdicts) + len(fails) == n and len(fails) > 0
     assert {v["path_id"] for v in verdicts}.isdisjoint({f["item"] for f in fails})
     assert all(f["role"] == "verifier" and f["kind"] == "http_500" for f in fails)
@@ -88,4 +88,4 @@ def test_over_budget_stops_within_budget_records_and_the_rerun_asks_only_the_fai
     assert r.returncode == 0, r.stderr[-2000:]
     assert asked == len(fails)
     healed = (tmp_path / "healed/verdicts.jsonl").read_text().splitlines()
-    assert len(healed) == n and not (tmp_path / "healed/failures.jsonl").read_text().strip()
+    assert len(healed) == n and not (tmp_path / "healed/failures/failures.jsonl").read_text().strip()

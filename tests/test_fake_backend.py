@@ -154,6 +154,15 @@ def test_the_docstring_command_runs_a_role_with_no_model(tmp_path, monkeypatch, 
     params.write_text('models:\n  judge: {backend: fake, model: judge, options: {reply: "Yes."}}\n'
                       f"exec: {{cache: {tmp_path / 'cache'}}}\n")
     monkeypatch.chdir(tmp_path)
-    main(["judge", "Is aspirin an NSAID?", "--params", str(params)])
-    out = capsys.readouterr().out
-    assert out.startswith("Yes.\n") and json.loads(out[out.index("["):])[0]["model_calls"] == 1
+    main(["judge", "Is aspirin an NSAID?", "--params", str(params), "--seed", "4"])
+    out = capsys.readouterr()
+    # the reply, then one summary line (generation tokens/s without the load, cache or not)
+    assert out.out == "Yes.\n"
+    [line] = out.err.splitlines()
+    assert line.startswith("judge (fake:judge): ") and " completion tokens | " in line
+    assert "tok/s generation" in line and "| load " in line and "| model call | seed 4 |" in line
+    main(["judge", "Is aspirin an NSAID?", "--params", str(params), "--seed", "4", "--json"])
+    out = capsys.readouterr()
+    assert out.out.startswith("Yes.\n") and json.loads(out.out[out.out.index("["):])[0]["cache_hits"] == 1
+    [line] = out.err.splitlines()
+    assert "| no generation | " in line and "| cache hit | seed 4 |" in line

@@ -152,3 +152,44 @@ def test_a_shard_that_is_not_its_jobs_bytes_is_dropped(tmp_path, monkeypatch):
     assert shards[0].exists() and not shards[1].exists() and not shards[2].exists()
     assert not shards[1].with_suffix(".ledger.json").exists()
     assert layout.drop_mismatched() == []
+
+
+def test_snakemake_runs_quietly_and_a_failure_shows_its_job_log(tmp_path):
+    """The fan-out's terminal shows its own overall line, not Snakemake's banners: the
+    command silences progress, host and reason (job errors are kept), and a failure prints
+    the captured output and the tail of each failed job's log."""
+    from reasonmed.ops.fanout import failure_report, snakemake_cmd
+
+    cmd = snakemake_cmd("q.jsonl", "data/generate", "params.yaml",
+                        P.model_copy(update={"snakemake": "--cores 2"}))
+    i = cmd.index("--quiet")
+    assert cmd[i + 1:i + 4] == ["progress", "host", "reason"] and "rules" not in cmd
+    assert cmd[-2:] == ["--", "data/generate/paths.jsonl"] and "--cores" in cmd
+    job_log = tmp_path / "a1_k_0.log"
+    job_log.write_text("".join(f"line {i}\n" for i in range(30)) + "sqlite3.OperationalError\n")
+    out = ("Error in rule generate_shard:\n    output: x.jsonl\n"
+           f"    log: {job_log}, {tmp_path}/absent.log (check log file(s) for error details)\n")
+    report = failure_report(out, tail=3)
+    assert report.startswith("Error in rule generate_shard:")
+    assert report.endswith(f"--- {job_log} (last 3 lines) ---\nline 28\nline 29\n"
+                           "sqlite3.OperationalError")
+
+
+def test_the_fanout_line_sums_every_shard_and_waits_for_generation(tmp_path):
+    import io
+
+    from reasonmed.ops.fanout import FanoutProgress
+
+    clock, out = [0.0], io.StringIO()
+    fp = FanoutProgress("generate", tmp_path, 100, every_s=10, window_s=60, out=out,
+                        already=10, clock=lambda: clock[0])
+    fp.folder.mkdir(exist_ok=True)
+    fp.progress.start(done=10)
+    (tmp_path / "generate-agent1-0of2.progress").write_text("5 0\n")  # cache hits, loading
+    clock[0] = 10.0
+    fp.progress.start(*fp.read())
+    (tmp_path / "generate-agent1-0of2.progress").write_text("5 0\n20 2000\n")
+    (tmp_path / "generate-agent2-1of2.progress").write_text("10 1000\n3 ")  # a torn line waits
+    clock[0] = 20.0
+    fp.progress.set(*fp.read())
+    assert out.getvalue() == "generate: 45/100 paths (45%) | 300.0 tok/s | ETA 00:00:18\n"

@@ -179,7 +179,8 @@ def test_the_cli_samples_anew_unless_seeded(tiny_models, tmp_path, capsys):
 
     def ask(*extra):
         capsys.readouterr()
-        cli.main(["agent", "Name one NSAID.", "--max-tokens", "8", "--params", str(f), *extra])
+        cli.main(["agent", "Name one NSAID.", "--max-tokens", "8", "--params", str(f), "--json",
+                  *extra])
         out = capsys.readouterr()
         row = json.loads(out.out[out.out.index("["):])[0]
         return row["model_calls"], out.err

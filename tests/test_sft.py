@@ -93,7 +93,34 @@ def test_make_config_passes_fields_and_names_unknown_keys(tmp_path):
 
 
 @pytest.mark.slow
-def test_train_masks_prompt_saves_and_reloads(tiny_models, tmp_path, monkeypatch):
+def test_the_step_progress_line_has_steps_tokens_loss_and_eta():
+    """SFT's terminal: one line per interval from a TrainerCallback (no raw log dicts):
+    steps done/total, tokens/s from TRL's `num_tokens`, the last logged loss and an ETA
+    from the settled step rate; the last step's line waits for its loss."""
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    clock, lines = [100.0], []
+    cb = sft.step_progress("sft[reasonmed]", every_s=10, window_s=60, emit=lines.append,
+                           clock=lambda: clock[0])
+    args, control = TrainingArguments(output_dir="unused", report_to=[]), TrainerControl()
+    state = TrainerState(max_steps=40, global_step=0, is_world_process_zero=True)
+    cb.on_train_begin(args, state, control)  # after the model load: the clock starts here
+    for step in range(1, 41):
+        clock[0] += 2.0
+        state.global_step = step
+        control.should_log = step % 5 == 0  # logging_steps 5 (DefaultFlowCallback sets it)
+        cb.on_step_end(args, state, control)
+        if control.should_log:
+            cb.on_log(args, state, control, logs={"loss": 3.0 - step / 20, "grad_norm": 1.0,
+                                                  "num_tokens": 500.0 * step})
+    cb.on_log(args, state, control, logs={"train_loss": 2.0, "train_runtime": 80.0})
+    cb.on_train_end(args, state, control)
+    assert lines[0] == "sft[reasonmed]: 5/40 steps (12%) | 250.0 tok/s | loss 2.7500 | ETA 00:01:10"
+    assert len(lines) == 8 and all(" steps (" in x and " tok/s | loss " in x for x in lines)
+    assert lines[-1] == "sft[reasonmed]: 40/40 steps (100%) | 250.0 tok/s | loss 1.0000 | done"
+
+
+def test_train_masks_prompt_saves_and_reloads(tiny_models, tmp_path, monkeypatch, capsys):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -126,7 +153,10 @@ def test_train_masks_prompt_saves_and_reloads(tiny_models, tmp_path, monkeypatch
     out = tmp_path / "sft"
     monkeypatch.setattr(sys, "argv", ["sft", str(data), str(out), "--params",
                                       str(tmp_path / "params.yaml"), "--limit", "12"])
+    capsys.readouterr()
     sft_stage.main()
+    shown = capsys.readouterr()
+    assert "'loss'" not in shown.out + shown.err  # no raw Trainer log dicts
     m = json.loads((out / "metrics.json").read_text())
     assert m["steps"] == 3 and m["examples_in"] == 12 and m["examples"] == 12
     assert m["train_tokens"] > 0 and "tokens_per_s" not in m  # timings: the run log only

@@ -2,7 +2,7 @@
 
 A completion that failed (a backend error after the backend's own retries: a 5xx storm, a
 timeout, a malformed body) is never turned into a path, verdict, score, refinement,
-summary or prediction. It goes to the stage's `failures.jsonl` (role, item, error class,
+summary or prediction. It goes to the stage's `failures/failures.jsonl` (role, item, error class,
 message: no secrets, the backends scrub them), into its stats, and, never having been
 cached, it is asked again on the next run. The failure budget (`exec.max_failure_rate`,
 default 0: any failure fails the stage) decides whether the stage may finish with holes:
@@ -21,6 +21,12 @@ from pathlib import Path
 
 from reasonmed.core.errors import BudgetExceeded
 from reasonmed.core.records import JsonlWriter, Record
+
+
+# Inside a folder of its own, which is the DVC out: a run without failures leaves the file
+# empty, and DVC warns about an out that is an empty file ("'...' is empty"), not about a
+# folder holding one.
+FAILURES = Path("failures/failures.jsonl")
 
 
 class Failure(Record):
@@ -79,8 +85,8 @@ class Failures:
             w.write_all(self.items)
 
     def settle(self, out: Path, max_rate: float, ledger_rows: list[dict]) -> None:
-        """The stage tail's part: write out/failures.jsonl, then enforce the budget. Call it
-        inside the `with` of the stage's writers, so over budget no output is renamed into
-        place (and DVC records nothing: the next `dvc repro` runs the stage again)."""
-        self.write(out / "failures.jsonl")
-        self.check(max_rate, str(out / "failures.jsonl"), ledger_rows)
+        """The stage tail's part: write out/failures/failures.jsonl, then enforce the budget.
+        Call it inside the `with` of the stage's writers, so over budget no output is renamed
+        into place (and DVC records nothing: the next `dvc repro` runs the stage again)."""
+        self.write(out / FAILURES)
+        self.check(max_rate, str(out / FAILURES), ledger_rows)

@@ -40,11 +40,10 @@ class StageRun:
 
     def __init__(self, job: str, log_level: str = "INFO"):
         self.job, self.t0 = job, time.monotonic()
-        # Library progress bars (weight loading, dataset maps, hub downloads) are noise in a
-        # DAG's log: the stages report their own progress lines. Set before the libraries
-        # make a bar (tqdm reads TQDM_DISABLE per bar; the hub reads its variable at import).
-        os.environ.setdefault("TQDM_DISABLE", "1")
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        # library progress bars off: the stages print their own lines (reasonmed/core/progress.py)
+        from reasonmed.core.progress import quiet_libraries
+
+        quiet_libraries()
         logging.basicConfig(level=getattr(logging, log_level, logging.INFO), format="%(message)s")
 
     def finish(self, out: Path | None, stats: dict[str, Any] | None, ledgers=None, *,

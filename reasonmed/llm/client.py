@@ -31,6 +31,7 @@ from typing import Any
 
 from reasonmed.core.faults import hold
 from reasonmed.core.params import ModelSpec, RunParams
+from reasonmed.core.progress import Progress
 from reasonmed.llm.batching import BATCH_PLANNED, batch_keys, batch_size_of, plan_batches
 from reasonmed.llm.cache import Cache, request_key, resolve_revision
 from reasonmed.llm.types import Backend, Completion, Request
@@ -103,32 +104,6 @@ class Ledger:
                     if isinstance(v, (int, float)) and f != "devices":
                         acc[k][f] += v
         return list(acc.values())
-
-
-class Progress:
-    """Logs requests done, tokens/s and ETA at most every `every_s` seconds."""
-
-    def __init__(self, label: str, total: int, every_s: float = 10.0):
-        self.label, self.total, self.every_s = label, total, every_s
-        self.done = self.tokens = 0
-        self.t0 = self.last = time.monotonic()
-
-    def update(self, n: int = 1, tokens: int = 0) -> None:
-        self.done += n
-        self.tokens += tokens
-        now = time.monotonic()
-        if now - self.last >= self.every_s or self.done == self.total:
-            self.last = now
-            log.info(self.line(now))
-
-    def line(self, now: float | None = None) -> str:
-        el = max((now or time.monotonic()) - self.t0, 1e-9)
-        rate = self.done / el
-        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
-        eta_s = time.strftime("%H:%M:%S", time.gmtime(eta)) if eta != float("inf") else "?"
-        return (f"{self.label}: {self.done}/{self.total} requests "
-                f"({100 * self.done / max(self.total, 1):.0f}%) | {self.tokens / el:.1f} tok/s "
-                f"| ETA {eta_s}")
 
 
 def report_progress(job: str | None, done: int, tokens: int = 0) -> None:
@@ -237,7 +212,8 @@ class LLM:
         row.cache_hits += len(requests) - len(misses)
         report_progress(self.cache.job, len(requests) - len(misses))
         if misses:
-            prog = Progress(f"{self.stage}[{self.role}]", len(misses), self.run.progress_every_s)
+            prog = Progress(f"{self.stage}[{self.role}]", len(misses),
+                            every_s=self.run.progress_every_s, emit=log.info)
 
             def on_done(batch: list[tuple[int, Completion]], index: Sequence[int] = misses) -> None:
                 self._batches += 1
@@ -257,6 +233,7 @@ class LLM:
                 report_progress(self.cache.job, len(batch), tokens)
 
             backend = self.backend
+            prog.start()  # after the load: the ETA's rate is generation only
             t0 = time.monotonic()
             try:
                 if batches is None:
@@ -307,8 +284,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, help="sampling seed: the same seed gives the same "
                     "(cached) answer; default: a new one per call (T > 0)")
     ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--json", action="store_true",
+                    help="after the reply, the full run ledger row as JSON (execution facts)")
     a = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # One reply and one summary line: no library bars, no per-batch progress lines.
+    from reasonmed.core.progress import quiet_libraries
+
+    quiet_libraries()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
     run = load_run(a.params)
     # The seed is part of the cache key: without one, a sampled (T > 0) request gets a new
     # seed per call, so asking again samples again instead of replaying the cached answer.
@@ -316,9 +299,21 @@ def main(argv: list[str] | None = None) -> None:
     llm = LLM(a.role, model_spec(a.role, a.params), run, stage="cli")
     [c] = llm.generate([Request.chat(None, a.prompt, temperature=a.temperature,
                                      max_tokens=a.max_tokens, seed=seed)])
-    print(c.text)
-    print(f"(seed {seed})", file=sys.stderr)
-    print(json.dumps(llm.ledger.run_list(), indent=2))
+    print(c.text, flush=True)  # before the summary on stderr, in a terminal too
+    if a.json:
+        print(json.dumps(llm.ledger.run_list(), indent=2))
+    print(summary(llm.ledger.run_list()[0], c, seed), file=sys.stderr)
+
+
+def summary(row: dict, c: Completion, seed: int) -> str:
+    """The CLI's one line: tokens, generation tokens/s (the model load apart), load time,
+    and whether the cache answered."""
+    src = "cache hit" if row["cache_hits"] else "model call"
+    speed = (f"{c.completion_tokens / row['generate_s']:.1f} tok/s generation"
+             if row["model_calls"] and row["generate_s"] > 0 else "no generation")
+    return (f"{row['role']} ({row['backend']}:{row['model']}): {c.prompt_tokens} prompt + "
+            f"{c.completion_tokens} completion tokens | {speed} | load {row['load_s']:.1f} s | "
+            f"{src} | seed {seed} | {c.finish_reason}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ Order: the model under evaluation answers every item (reasonmed/method/evaluate.
 robustness slices on the same items (reasonmed/method/robustness.py); it is released before
 the judge role (reasonmed/method/judge.py) loads, so two local models never share a device.
 The judge only adds readings: strict and huatuo are computed from the outputs alone.
-Writes predictions.jsonl, robustness.jsonl (empty when no slice is on), failures.jsonl and
+Writes predictions.jsonl, robustness.jsonl (empty when no slice is on), failures/failures.jsonl and
 results.json; returns what the stage tail writes (stats, ledger, the DVC metric).
 
     python -m stages.evaluate data/benchmarks /tmp/ev --model student --name base

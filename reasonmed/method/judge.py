@@ -9,7 +9,7 @@ with strict measurable. The judge role (`evaluate.judge`, a role under `models`)
 stages/prompts/judge.md and a JSON schema whose `letter` is an enum of the item's option
 letters and "none"; the reply is checked against that schema client-side too
 (reasonmed/method/judging.py, the parser every judge role shares). A reply that never
-parses leaves `judge` None (counted as `unparsed`); a failed request goes to failures.jsonl.
+parses leaves `judge` None (counted as `unparsed`); a failed request goes to failures/.
 Neither is ever a letter.
 
 strict+judge: strict's letter where strict read one, else the judge's letter ("none", no

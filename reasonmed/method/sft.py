@@ -138,12 +138,15 @@ def load_tokenizer(spec: ModelSpec, chat_template: str | None):
 
 
 def build_trainer(rows: Iterable[Row], p: Params, spec: ModelSpec, seed: int, work: Path,
-                  cache: str) -> tuple[Any, Any, dict[str, Any]]:
+                  cache: str, every_s: float = 10.0) -> tuple[Any, Any, dict[str, Any]]:
     """(SFTTrainer with the tokenized dataset, tokenizer, row counts). `cache` holds the
     dataset's Arrow files; checkpoints go to `work`/checkpoints when save_strategy asks."""
+    import datasets
     import torch
     from datasets import Dataset, Features, Value
     from trl import SFTTrainer
+
+    datasets.disable_progress_bars()  # the tokenising maps' bars (HF_DATASETS_... may be unset)
 
     cfg = make_config(config_kwargs(p.config, str(work / "checkpoints"), seed,
                                     torch.cuda.is_available()))
@@ -169,19 +172,22 @@ def build_trainer(rows: Iterable[Row], p: Params, spec: ModelSpec, seed: int, wo
                                 fingerprint=uuid.uuid4().hex)
     trainer = SFTTrainer(model=spec.model, args=cfg, train_dataset=ds, processing_class=tok,
                          peft_config=make_lora(p.lora))
+    quiet_trainer(trainer, f"sft[{work.name}]", every_s)
     # TRL drops examples whose prompt alone fills max_length (nothing left to learn).
     dropped["prompt_fills_max_length"] += len(ds) - len(trainer.train_dataset)
     return trainer, tok, {"examples_in": counted["in"], "dropped": dict(+dropped)}
 
 
-def run(rows: Iterable[Row], p: Params, spec: ModelSpec, seed: int, work: Path) -> dict[str, Any]:
+def run(rows: Iterable[Row], p: Params, spec: ModelSpec, seed: int, work: Path,
+        every_s: float = 10.0) -> dict[str, Any]:
     """Train on `rows`: {trainer, result, tokenizer, examples_in, dropped}. Writes only under
-    `work` (a temporary dataset cache; checkpoints when save_strategy asks for them)."""
+    `work` (a temporary dataset cache; checkpoints when save_strategy asks for them). A
+    progress line every `every_s` seconds."""
     from transformers.trainer_utils import get_last_checkpoint
 
     cache = tempfile.mkdtemp(prefix=".datasets-", dir=work)
     try:
-        trainer, tok, counts = build_trainer(rows, p, spec, seed, work, cache)
+        trainer, tok, counts = build_trainer(rows, p, spec, seed, work, cache, every_s)
         ckpt = Path(trainer.args.output_dir)
         resume = get_last_checkpoint(str(ckpt)) if ckpt.is_dir() else None
         if resume:
@@ -191,6 +197,59 @@ def run(rows: Iterable[Row], p: Params, spec: ModelSpec, seed: int, work: Path) 
     finally:
         # Linux keeps the memory-mapped Arrow files readable until the dataset is closed.
         shutil.rmtree(cache, ignore_errors=True)
+
+
+def quiet_trainer(trainer, label: str, every_s: float) -> None:
+    """The Trainer prints each logged dict ({'loss': ..., 'grad_norm': ...}: PrinterCallback)
+    or a tqdm bar (ProgressCallback); both go, for one progress line per interval. The args
+    (`disable_tqdm`, `logging_steps`) stay as configured: they are saved with the model
+    (training_args.bin), and the logged history (loss.csv) is unchanged."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    trainer.add_callback(step_progress(label, every_s))
+
+
+def step_progress(label: str, every_s: float = 10.0, **kw):
+    """A TrainerCallback: `<label>: 12/40 steps (30%) | 523.1 tok/s | loss 2.3450 | ETA ...`
+    on the main process, tokens from TRL's logged `num_tokens`. `kw`: Progress's (emit,
+    clock, window_s)."""
+    from transformers import TrainerCallback
+
+    from reasonmed.core.progress import Progress
+
+    class StepProgress(TrainerCallback):
+        def __init__(self):
+            self.progress, self.loss, self.tokens = None, None, 0
+
+        def on_train_begin(self, args, state, control, **_):
+            if state.is_world_process_zero:  # a resumed run starts at its checkpoint's step
+                self.progress = Progress(label, state.max_steps, unit="steps", every_s=every_s,
+                                         **kw).start(state.global_step)
+
+        def on_log(self, args, state, control, logs=None, **_):
+            logs = logs or {}
+            self.loss = logs.get("loss", self.loss)
+            self.tokens = int(logs.get("num_tokens", self.tokens))
+            if "loss" in logs and state.global_step < state.max_steps:
+                self._line(state)
+
+        def on_step_end(self, args, state, control, **_):
+            # a step that logs (the flow callback, which runs first, said so) and the last
+            # step wait for their log, so the line shows that step's loss
+            if not control.should_log and state.global_step < state.max_steps:
+                self._line(state)
+
+        def on_train_end(self, args, state, control, **_):
+            self._line(state)
+
+        def _line(self, state) -> None:
+            if self.progress is not None:
+                loss = f"loss {self.loss:.4f}" if self.loss is not None else ""
+                self.progress.set(state.global_step, self.tokens, extra=loss)
+
+    return StepProgress()
 
 
 def save_model(trainer, tok, spec: ModelSpec, lora: bool, out: Path) -> None:

@@ -28,6 +28,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -41,8 +42,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from reasonmed.core.closure import ROOT, closure, files_digest
-from reasonmed.core.failures import Failure, Failures
+from reasonmed.core.failures import FAILURES, Failure, Failures
 from reasonmed.core.params import RunParams, model_spec, read_params
+from reasonmed.core.progress import Progress
 from reasonmed.core.records import CoTPath, JsonlWriter, Question, read_jsonl, write_json
 from reasonmed.core.stage import Stopped
 from reasonmed.core.streams import join_by_question
@@ -159,17 +161,20 @@ def _sha256(path: Path) -> str:
 
 
 class FanoutProgress:
-    """The fan-out's overall line: paths done of the total (cache hits count as done),
-    tokens/s and an ETA from the rate over the last `window_s` seconds, shown only once the
-    rate has settled (a minute of generation, or a tenth of the work)."""
+    """The fan-out's overall line (reasonmed/core/progress.py): paths done of the total over
+    all agents and shards (cache hits count as done), tokens/s and an ETA from a settled
+    rate, read from the files the shard jobs append to, once per `every_s`."""
 
     def __init__(self, label: str, folder: Path, total: int, every_s: float = 10.0,
-                 window_s: float = 60.0, out=None, already: int = 0):
+                 window_s: float = 60.0, out=None, already: int = 0, clock=time.monotonic):
         """`already`: paths in shard files a resumed run finds finished (not rerun)."""
-        self.label, self.folder, self.total, self.already = label, Path(folder), total, already
-        self.every_s, self.window_s = max(every_s, 0.5), window_s
+        self.folder, self.total, self.already = Path(folder), total, already
+        self.every_s = max(every_s, 0.5)
         self.out = out or sys.stderr
-        self.samples: list[tuple[float, int, int]] = []  # (time, done, tokens)
+        # the thread paces the lines; the reporter prints on every reading it is given
+        self.progress = Progress(label, total, unit="paths", every_s=0, window_s=window_s,
+                                 emit=self._print, clock=clock)
+        self._last = ""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -183,57 +188,58 @@ class FanoutProgress:
                     tokens += int(parts[1])
         return min(self.already + done, self.total), tokens
 
-    def line(self, now: float, done: int, tokens: int) -> str:
-        self.samples.append((now, done, tokens))
-        t0, d0, k0 = next(((t, d, k) for t, d, k in self.samples if now - t <= self.window_s),
-                          self.samples[0])
-        span = max(now - t0, 1e-9)
-        first = self.samples[0]
-        settled = now - first[0] >= self.window_s or done - first[1] >= self.total / 10
-        rate = (done - d0) / span
-        if done >= self.total:
-            eta = "done"
-        elif settled and rate > 0:
-            eta = "ETA " + time.strftime("%H:%M:%S", time.gmtime((self.total - done) / rate))
-        else:
-            eta = "ETA (settling)"
-        return (f"{self.label}: {done}/{self.total} paths ({100 * done / max(self.total, 1):.0f}%)"
-                f" | {(tokens - k0) / span:.1f} tok/s | {eta}")
+    def _print(self, line: str) -> None:
+        if line != self._last:  # the closing reading repeats a finished run's last line
+            self._last = line
+            print(line, file=self.out, flush=True)
 
     def _loop(self) -> None:
         while not self._stop.wait(self.every_s):
-            print(self.line(time.monotonic(), *self.read()), file=self.out, flush=True)
+            done, tokens = self.read()
+            if tokens == 0:  # jobs still loading models (or only cache hits): no rate yet
+                self.progress.start(done, tokens)
+                self._print(self.progress.line())
+            else:
+                self.progress.set(done, tokens)
 
     def __enter__(self) -> FanoutProgress:
         self.folder.mkdir(parents=True, exist_ok=True)
         for f in self.folder.glob("*.progress"):
             f.unlink()
-        self.samples = [(time.monotonic(), self.already, 0)]
+        self.progress.start(done=self.already)
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        print(self.line(time.monotonic(), *self.read()), file=self.out, flush=True)
-
+        self.progress.set(*self.read())
 
 
 # --- the three processes: the fan-out (DVC's cmd), a shard job, the gather ---------------
 
 
-def fan_out(questions: str, out: str, params: str, p: Params, run_p: RunParams) -> int:
-    """Run the {agent} x {shard} jobs and the gather through Snakemake (DVC's cmd).
+# Snakemake's own banners (a block per job, "N of M steps done", the host) would bury the
+# overall line: they go to SNAKEMAKE_LOG, printed only when the run fails. Job errors stay
+# in it: Snakemake files them under `rules`, which is not silenced.
+QUIET = ("--quiet", "progress", "host", "reason")
+SNAKEMAKE_LOG = WORK / "logs" / "snakemake.log"
 
-    --nolock: DVC already holds the repo lock, and a killed run must not leave a lock that
+
+def snakemake_cmd(questions: str, out: str, params: str, p: Params) -> list[str]:
+    """--nolock: DVC already holds the repo lock, and a killed run must not leave a lock that
     the next `dvc repro` trips over; --rerun-incomplete: an interrupted job's output is
-    redone (its completions come back from the request cache).
-    """
-    cmd = ["snakemake", "--snakefile", "Snakefile", "--configfile", params,
-           "--config", f"params_file={params}", f"questions={questions}", f"out={out}",
-           "--nolock", "--rerun-incomplete",
-           *shlex.split(p.snakemake), "--allowed-rules", "generate_shard", "generate_gather",
-           "--", f"{out}/paths.jsonl"]
+    redone (its completions come back from the request cache)."""
+    return ["snakemake", "--snakefile", "Snakefile", "--configfile", params,
+            "--config", f"params_file={params}", f"questions={questions}", f"out={out}",
+            "--nolock", "--rerun-incomplete", *QUIET,
+            *shlex.split(p.snakemake), "--allowed-rules", "generate_shard", "generate_gather",
+            "--", f"{out}/paths.jsonl"]
+
+
+def fan_out(questions: str, out: str, params: str, p: Params, run_p: RunParams) -> int:
+    """Run the {agent} x {shard} jobs and the gather through Snakemake (DVC's cmd)."""
+    cmd = snakemake_cmd(questions, out, params, p)
     log.info("generate: %s", " ".join(shlex.quote(c) for c in cmd))
     if code := preflight(params):
         return code
@@ -247,17 +253,36 @@ def fan_out(questions: str, out: str, params: str, p: Params, run_p: RunParams) 
                if Path(f).exists())  # shards a resumed run keeps
     progress = FanoutProgress("generate", WORK / "progress", total, run_p.progress_every_s,
                               already=done)
-    with progress:
-        proc = subprocess.Popen(cmd, env={**os.environ, "REASONMED_PROGRESS_DIR":
-                                          str((WORK / "progress").resolve())})
+    SNAKEMAKE_LOG.parent.mkdir(parents=True, exist_ok=True)
+    with progress, open(SNAKEMAKE_LOG, "w", encoding="utf-8") as sm_log:
+        proc = subprocess.Popen(cmd, stdout=sm_log, stderr=subprocess.STDOUT,
+                                env={**os.environ, "REASONMED_PROGRESS_DIR":
+                                     str((WORK / "progress").resolve())})
         code = _wait(proc)
     if code == 0:
         layout.prune()
     else:
+        print(failure_report(SNAKEMAKE_LOG.read_text(encoding="utf-8", errors="replace")),
+              file=sys.stderr)
         log.error("generate: the fan-out failed (exit %s); shard logs: work/generate/logs/. "
                   "Finished completions are in the request cache (%s): `dvc repro` resumes",
                   code, run_p.cache)
     return code
+
+
+def failure_report(output: str, tail: int = 20) -> str:
+    """Snakemake's output (quieted, so mostly the error blocks), then the last `tail` lines
+    of each log a failed job names."""
+    logs = []
+    for m in re.finditer(r"^\s*log: (.+?)(?: \(check log file\(s\) for error details\))?$",
+                         output, re.M):
+        logs += [x for x in m.group(1).split(", ") if x not in logs]
+    parts = [output.rstrip()]
+    for f in (Path(x) for x in logs):
+        if f.is_file():
+            lines = f.read_text(encoding="utf-8", errors="replace").splitlines()[-tail:]
+            parts.append(f"--- {f} (last {len(lines)} lines) ---\n" + "\n".join(lines))
+    return "\n".join(parts)
 
 
 def preflight(params: str) -> int:
@@ -349,7 +374,7 @@ class Gathered(NamedTuple):
 
 
 def gather_shards(questions: str, out: Path, params: str, p: Params) -> Gathered:
-    """Join the shards into out/paths.jsonl and their failures into out/failures.jsonl;
+    """Join the shards into out/paths.jsonl and their failures into out/failures/;
     merge their ledgers. Stops on a shard that does not match its seal."""
     n = sum(1 for _ in read_jsonl(questions, Question))
     layout = Layout(read_params(params), questions=questions)
@@ -365,7 +390,7 @@ def gather_shards(questions: str, out: Path, params: str, p: Params) -> Gathered
     rows = Ledger.merge([json.loads(f.with_suffix(".ledger.json").read_text())
                          for fs in files.values() for f in fs])
     ledger = [{k: v for k, v in r.items() if k in LEDGER_FIELDS} for r in rows]
-    failures.write(out / "failures.jsonl")
+    failures.write(out / FAILURES)
     stats = {**stats_of(out / "paths.jsonl", ledger, n), **failures.summary()}
     return Gathered(stats, ledger, rows, [f for fs in files.values() for f in fs])
 

@@ -31,7 +31,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -46,7 +45,7 @@ from reasonmed.core.failures import FAILURES, Failure, Failures
 from reasonmed.core.params import RunParams, model_spec, read_params
 from reasonmed.core.progress import Progress
 from reasonmed.core.records import CoTPath, JsonlWriter, Question, read_jsonl, write_json
-from reasonmed.core.stage import Stopped
+from reasonmed.core.children import wait_child
 from reasonmed.core.streams import join_by_question
 from reasonmed.llm.cache import folder_digest
 from reasonmed.llm.client import LEDGER_FIELDS, LLM, Ledger
@@ -258,7 +257,7 @@ def fan_out(questions: str, out: str, params: str, p: Params, run_p: RunParams) 
         proc = subprocess.Popen(cmd, stdout=sm_log, stderr=subprocess.STDOUT,
                                 env={**os.environ, "REASONMED_PROGRESS_DIR":
                                      str((WORK / "progress").resolve())})
-        code = _wait(proc)
+        code = wait_child(proc)
     if code == 0:
         layout.prune()
     else:
@@ -293,43 +292,6 @@ def preflight(params: str) -> int:
     has just checked, does not pay for it again."""
     return subprocess.run([sys.executable, "-m", "reasonmed.ops.check", "--quiet", "--once",
                            "--params", params]).returncode
-
-
-def _wait(proc: subprocess.Popen) -> int:
-    try:
-        return proc.wait()
-    except (KeyboardInterrupt, Stopped) as e:
-        # Ctrl-C reached Snakemake and the shard jobs too (one process group); SIGTERM (or
-        # the parent `dvc` dying) reached only this process. Snakemake, stopped, does not
-        # stop its local jobs, so signal every process below it (they are still its
-        # descendants now), let them stop cleanly (each shard's completions are already
-        # cached), and kill what is left: no job outlives the stage.
-        stop(proc, None if isinstance(e, KeyboardInterrupt) else signal.SIGTERM)
-        raise
-
-
-def stop(proc: subprocess.Popen, sig: int | None, grace_s: float = 30) -> None:
-    """Send `sig` to `proc` and all its descendants (None: they have had Ctrl-C's SIGINT
-    already, a second one would cut their clean stop short); kill those alive after
-    `grace_s`."""
-    import psutil
-
-    try:
-        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return
-    for p in tree if sig is not None else ():
-        try:
-            p.send_signal(sig)
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(tree, timeout=grace_s)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    proc.wait()
 
 
 

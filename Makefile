@@ -17,11 +17,14 @@ $(STAMP): pyproject.toml $(LOCK) requirements/torch.version scripts/install-torc
 	LOCK=$(LOCK) scripts/install-env.sh $(VENV)
 	touch $(STAMP)
 
+# The pre-flight is the DAG's first stage (dvc.yaml `preflight`), so a plain `dvc repro` or
+# `dvc exp run` runs it too.
 repro: $(STAMP)
-	$(ACTIVATE) && python -m reasonmed.ops.check --quiet --once && dvc repro
+	$(ACTIVATE) && dvc repro
 
-# Pre-flight: every params section, model spec, SFTConfig and key variable, one line per
-# problem (REACH=1 also asks every openai endpoint).
+# Pre-flight on its own: every params section, role, SFTConfig, vLLM object, launcher
+# config, GPU, key variable and endpoint off this machine, one line per problem. P is a
+# params file or a profile's name (make check P=paper); REACH=1 asks local endpoints too.
 check: $(STAMP)
 	$(ACTIVATE) && python -m reasonmed.ops.check --params $(or $(P),params.yaml) $(if $(REACH),--reach)
 
@@ -83,7 +86,7 @@ profile:
 # benchmarks/vllm_*.py run in the vLLM CPU-build venv (make test-vllm builds it);
 # benchmarks/default_run.py (the cold whole-DAG run: minutes) runs on its own.
 bench: $(STAMP)
-	$(ACTIVATE) && for b in benchmarks/*.py; do case $$b in */vllm_*|*/default_run.py) continue;; esac; python $$b; done
+	$(ACTIVATE) && for b in benchmarks/*.py; do case $$b in */vllm_*|*/default_run.py|*/gpu_check.py) continue;; esac; python $$b; done
 	if [ -x .venv-vllm/bin/python ]; then for b in benchmarks/vllm_*.py; do .venv-vllm/bin/python $$b; done; fi
 
 # The GPU check (one GPU, ~8 min, no downloads): writes reports/gpu.md. Needs the `gpu` extra

@@ -66,6 +66,23 @@ def clone_like(dst: Path, edit=None) -> Path:
     return dst
 
 
+def up_to_date(repo: Path) -> bool:
+    """`dvc status` names nothing but the pre-flight, which dvc.yaml marks always changed (it
+    runs first on every repro and writes the same bytes when it passes)."""
+    import json
+
+    out = json.loads(sh("dvc", "status", "--json", cwd=repo).stdout or "{}")
+    return {k: v for k, v in out.items() if v != ["always changed"]} == {}
+
+
+def stages_run(dvc_output: str) -> set[str]:
+    """Stages a `dvc repro` / `dvc exp run` output says it ran, the pre-flight left out (it
+    runs every time)."""
+    import re
+
+    return set(re.findall(r"Running stage '([^']+)'", dvc_output)) - {"preflight"}
+
+
 def upstream(stages: dict, target: str) -> list[str]:
     """`target` and the stages whose outputs it depends on, in dvc.yaml order."""
     def paths(entries):

@@ -150,12 +150,18 @@ def test_an_unreachable_endpoint_is_one_line_when_asked(tmp_path, monkeypatch):
     assert len(found) == 1 and f"endpoint {url} is unreachable" in found[0], found
 
 
-def test_the_api_profile_asks_only_for_its_key(monkeypatch):
+def test_the_api_profile_asks_only_for_its_key(tmp_path, monkeypatch):
+    """Its roles are keyless (a local server): ready without a key; without `keyless`, the
+    key is the only thing missing."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    found = problems(str(ROOT / "configs/api.yaml"))
-    assert found and all("the API key variable OPENAI_API_KEY is not set" in m for m in found), found
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     assert problems(str(ROOT / "configs/api.yaml")) == []
+    f = tmp_path / "api.yaml"
+    f.write_text((ROOT / "configs/api.yaml").read_text().replace(" keyless: true,", ""))
+    found = problems(str(f))
+    assert len(found) == 9 and all("the API key variable OPENAI_API_KEY is not set" in m
+                                   for m in found), found
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    assert problems(str(f)) == []
 
 
 def test_a_shared_folder_nobody_builds_any_more_is_named_for_every_role_even_if_left_over(
@@ -194,15 +200,21 @@ def test_once_remembers_a_pass_only_for_the_same_bytes_and_never_a_failure(tmp_p
     failure checks again."""
     import reasonmed.ops.check as check
 
-    calls = []
+    calls, live = [], []
     answer: list[str] = []
-    monkeypatch.setattr(check, "problems", lambda path, reach=False: calls.append(path) or answer)
+
+    def problems(path, reach=False, static=True):
+        (calls if static else live).append(path)  # static=False: only the endpoints
+        return answer if static else []
+
+    monkeypatch.setattr(check, "problems", problems)
     monkeypatch.chdir(tmp_path)
     f = tmp_path / "params.yaml"
     f.write_text("run: {seed: 1}\n")
     check.main(["--once", "--params", str(f)])
     check.main(["--once", "--params", str(f)])
     assert len(calls) == 1
+    assert len(live) == 1  # endpoints are asked again: a server is up or down now
     check.main(["--params", str(f)])  # without --once: always checked
     assert len(calls) == 2
     f.write_text("run: {seed: 2}\n")

@@ -14,6 +14,7 @@ small batches (so "mid-run" exists), short outputs.
 
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,7 +25,7 @@ import pytest
 import yaml
 
 from reasonmed.core.params import read_params
-from tests.conftest import clone_like, upstream
+from tests.conftest import clone_like, up_to_date, upstream
 
 BIN = Path(sys.executable).parent
 OUTS = {"generate": ["data/generate/paths.jsonl", "data/generate/ledger.json",
@@ -34,10 +35,14 @@ OUTS = {"generate": ["data/generate/paths.jsonl", "data/generate/ledger.json",
 POINTS = {
     "generate": ["generate-agent1-0of1@before_commit:1",   # nothing committed yet
                  "generate-agent2-0of1@before_commit:3",   # mid-run: batch 3 generated, lost
-                 "before_rename:paths.jsonl"],             # all done, output not yet in place
-    "verify": ["verify@before_commit:1", "verify@before_commit:4", "before_rename:verdicts.jsonl"],
+                 "before_rename:paths.jsonl",              # all done, output not yet in place
+                 "generate@after_main"],                   # a job's outputs written, exit hooks left
+    "verify": ["verify@before_commit:1", "verify@before_commit:4", "before_rename:verdicts.jsonl",
+               "verify@after_main"],
 }
-SIGNALS = ["kill-worker", "kill-tree", "sigint"]
+# kill-*: SIGKILL (nothing can react); sigint: Ctrl-C to the whole tree; sigterm-dvc:
+# `kill <dvc>` alone, which DVC does not pass on (each stage dies with its parent instead)
+SIGNALS = ["kill-worker", "kill-tree", "sigint", "sigterm-dvc"]
 
 
 def sh(*cmd, cwd, env=None, check=True):
@@ -118,6 +123,8 @@ def interrupt(repo: Path, stage: str, how: str, point: str) -> None:
         os.kill(worker, signal.SIGKILL)
     elif how == "kill-tree":
         os.killpg(proc.pid, signal.SIGKILL)
+    elif how == "sigterm-dvc":
+        os.kill(proc.pid, signal.SIGTERM)
     else:
         os.killpg(proc.pid, signal.SIGINT)
     try:
@@ -125,19 +132,33 @@ def interrupt(repo: Path, stage: str, how: str, point: str) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         raise AssertionError(f"{how} at {point}: the run did not stop") from None
+    left = time.time() + 60  # a stopped stage takes its children with it
+    while (alive := group(proc.pid)) and time.time() < left:
+        time.sleep(0.5)
     log.seek(0)
     err = log.read()
     assert proc.returncode != 0, f"{how} at {point}: the interrupted run claims success"
-    if how == "sigint":
+    if how in ("sigint", "sigterm-dvc"):
+        assert not alive, f"{how} at {point}: left behind {alive}"
         assert "Traceback" not in err, err[-3000:]
+        assert re.search(r"^\w+: stopped by SIG(INT|TERM)\b.*`dvc repro` resumes$", err, re.M), \
+            err[-3000:]
+
+
+def group(pgid: int) -> list[str]:
+    """Live processes of a process group (the run's: it started its own session)."""
+    out = subprocess.run(["ps", "-eo", "pgid=,stat=,args="], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines()
+            if line.split()[0] == str(pgid) and not line.split()[1].startswith("Z")]
 
 
 # CI runs two cells: the whole tree SIGKILLed mid-batch in generate (a partly warm cache
 # must not change the rest) and Ctrl-C mid-batch in verify (no lock or incomplete-file
 # error after it); the other 16 are marked exhaustive (`make test-all`): each cell costs
 # about 90 s of model-loading runs.
-PT = {"start": 0, "mid-batch": 1, "before-output": 2}
-CI_CELLS = {("generate", "mid-batch", "kill-tree"), ("verify", "mid-batch", "sigint")}
+PT = {"start": 0, "mid-batch": 1, "before-output": 2, "after-main": 3}
+CI_CELLS = {("generate", "mid-batch", "kill-tree"), ("verify", "mid-batch", "sigint"),
+            ("generate", "mid-batch", "sigterm-dvc"), ("verify", "after-main", "sigint")}
 CELLS = [pytest.param(stage, PT[point], how, id=f"{stage}-{point}-{how}",
                       marks=() if (stage, point, how) in CI_CELLS else pytest.mark.exhaustive)
          for stage in OUTS for point in PT for how in SIGNALS]
@@ -151,7 +172,7 @@ def test_interrupted_stage_resumes_to_the_same_bytes(repo, stage, point, how):
     interrupt(dst, stage, how, POINTS[stage][point])
     sh("dvc", "repro", cwd=dst)  # plain: no unlock, no --rerun-incomplete by hand
     assert md5s(dst, stage) == reference[stage]
-    assert sh("dvc", "status", cwd=dst).stdout.strip().endswith("up to date.")
+    assert up_to_date(dst)
     stray = [str(p.relative_to(dst)) for p in dst.rglob(".*.tmp")
              if not {".git", ".dvc"} & set(p.relative_to(dst).parts)]
     assert not stray, f"temp files left behind: {stray}"

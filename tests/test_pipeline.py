@@ -2,13 +2,12 @@
 
 import difflib
 import json
-import re
 import sys
 
 import pytest
 
 from reasonmed.core.params import read_params
-from tests.conftest import ROOT, sh
+from tests.conftest import ROOT, sh, stages_run, up_to_date
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +24,8 @@ def test_repro_runs_every_stage_and_second_repro_is_noop(repo):
     for name in names:
         assert f"Running stage '{name}'" in first.stdout, name
     second = sh("dvc", "repro", cwd=dst)
-    assert "Running stage" not in second.stdout
-    assert sh("dvc", "status", cwd=dst).stdout.strip().endswith("up to date.")
+    assert stages_run(second.stdout) == set()
+    assert up_to_date(dst)
     assert "generate" in sh("dvc", "dag", cwd=dst).stdout
 
 
@@ -108,10 +107,10 @@ def test_the_readme_ablation_command_reruns_only_sft_evaluate_report(repo):
     """`dvc exp run -S sft.config.learning_rate=5e-4`, exactly as the README gives it: DVC
     rewrites params.yaml itself (YAML 1.2, its own layout), and only that line changes."""
     dst, _ = repo
-    assert "Running stage" not in sh("dvc", "repro", cwd=dst).stdout  # settled
+    assert stages_run(sh("dvc", "repro", cwd=dst).stdout) == set()  # settled
     before = (dst / "params.yaml").read_text()
     out = sh("dvc", "exp", "run", "-S", "sft.config.learning_rate=5e-4", cwd=dst).stdout
-    ran = set(re.findall(r"Running stage '([^'@]+)", out))
+    ran = {name.split("@")[0] for name in stages_run(out)}
     assert ran == {"sft", "evaluate", "report"}, out[-2000:]
     changed = [line for line in difflib.unified_diff(
         before.splitlines(), (dst / "params.yaml").read_text().splitlines(), lineterm="", n=0)
@@ -162,7 +161,7 @@ def test_editing_the_summarizer_prompt_reruns_what_it_reaches_and_nothing_else(r
     before = (dst / "data/summarize/summaries.jsonl").read_bytes()
     prompt.write_text(prompt.read_text().rstrip() + " Keep it under three sentences.\n")
     out = sh("dvc", "repro", cwd=dst).stdout
-    ran = set(re.findall(r"Running stage '([^']+)'", out))
+    ran = stages_run(out)
     assert {"models", "verify", "summarize", "assemble", "score", "sft@reasonmed"} <= ran, out[-2000:]
     assert not ran & {"collect", "generate", "evaluate@base", "evaluate@baseline_agent1",
                       "evaluate@baseline_agent2", "benchmark@medqa"}, sorted(ran)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BIN, ROOT, sh
+from tests.conftest import BIN, ROOT, sh, stages_run, up_to_date
 
 
 def free_port() -> int:
@@ -82,7 +82,7 @@ def built(default_repo):
     repo, _, _ = default_repo
     sh("git", "checkout", "HEAD", "--", ".", cwd=repo)
     sh("dvc", "checkout", "--force", cwd=repo)
-    assert "up to date" in sh("dvc", "status", cwd=repo).stdout
+    assert up_to_date(repo)
     return repo
 
 
@@ -105,9 +105,9 @@ def roundtrip(repo: Path, url: str, tmp: Path, config: list[list[str]] = ()) -> 
         sh("git", "clone", "-q", str(repo), str(clone), cwd=tmp)
         remote(clone)
         sh("dvc", "pull", cwd=clone)
-        assert "up to date" in sh("dvc", "status", cwd=clone).stdout
+        assert up_to_date(clone)
         out = sh("dvc", "repro", cwd=clone).stdout
-        assert "Running stage" not in out, out[-2000:]
+        assert stages_run(out) == set(), out[-2000:]
         assert sh("git", "status", "--porcelain", cwd=clone).stdout == ""
         assert (clone / "data/sft/reasonmed/model/model.safetensors").is_file()
     finally:

@@ -1,6 +1,7 @@
 """Child processes a stage starts (the generate fan-out's Snakemake and its jobs) stop with it.
 
-    python -c "import subprocess, reasonmed.core.children as c; print(c.wait_child(subprocess.Popen(['true'])))"
+    python -c "import subprocess as s, reasonmed.core.children as c; \
+        print(c.wait_child(s.Popen(['true'])))"
 """
 
 from __future__ import annotations

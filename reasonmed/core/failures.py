@@ -22,7 +22,6 @@ from pathlib import Path
 from reasonmed.core.errors import BudgetExceeded
 from reasonmed.core.records import JsonlWriter, Record
 
-
 # Inside a folder of its own, which is the DVC out: a run without failures leaves the file
 # empty, and DVC warns about an out that is an empty file ("'...' is empty"), not about a
 # folder holding one.

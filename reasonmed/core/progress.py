@@ -12,7 +12,8 @@ rate has settled (a window's worth of time, or a tenth of the work done) the lin
 `ETA (settling)` rather than guess. The terminal is no artifact: nothing here is written
 to a DVC out.
 
-    python -c "from reasonmed.core.progress import Progress as P; p = P('x', 4, clock=iter(range(9)).__next__); p.start(); p.set(2); print(p.line())"
+    python -c "from reasonmed.core.progress import Progress as P; \
+        p = P('x', 4, clock=iter(range(9)).__next__); p.start(); p.set(2); print(p.line())"
 """
 
 from __future__ import annotations

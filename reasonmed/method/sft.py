@@ -92,10 +92,50 @@ def make_config(kw: dict[str, Any]):
     if unknown:
         raise SystemExit("params: unknown SFTConfig field(s): "
                          + ", ".join(f"sft.config.{k}" for k in unknown))
+    wrong = type_errors(SFTConfig, kw)
+    if wrong:  # one line per key, before TrainingArguments fails on the first, deep inside
+        raise SystemExit("params: sft.config is invalid:\n" + "\n".join(
+            f"  sft.config.{k}: {m}" for k, m in wrong))
     try:
         return SFTConfig(**kw)
     except (TypeError, ValueError) as e:  # TrainingArguments' own consistency checks
         raise SystemExit(f"params: sft.config is invalid: {e}") from None
+
+
+def type_errors(config_cls, kw: dict[str, Any]) -> list[tuple[str, str]]:
+    """(key, message) for each value whose type the dataclass's annotation refuses.
+
+    TrainingArguments takes any object for any field and fails later, one field at a time and
+    often mid-run (`per_device_train_batch_size: eight` inside the dataloader). Strict
+    pydantic validation of each annotation names them all up front: no string for a number
+    or a flag, an int is fine where a float is wanted."""
+    import typing
+
+    from pydantic import TypeAdapter, ValidationError
+
+    hints = typing.get_type_hints(config_cls)
+    out = []
+    for k, v in kw.items():
+        ann = hints.get(k)
+        if ann is None:
+            continue
+        try:
+            TypeAdapter(ann).validate_python(v, strict=True)
+        except ValidationError:
+            out.append((k, f"{v!r} is not accepted: the field takes {type_name(ann)}"))
+        except Exception:  # an annotation pydantic cannot build a validator for: unchecked
+            continue
+    return out
+
+
+def type_name(ann) -> str:
+    """`int | None` -> "int or null"; `SchedulerType | str` -> "SchedulerType or str"."""
+    import typing
+
+    args = typing.get_args(ann)
+    if typing.get_origin(ann) in (typing.Union, __import__("types").UnionType) and args:
+        return " or ".join("null" if a is type(None) else type_name(a) for a in args)
+    return getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
 
 
 def make_lora(lora: dict[str, Any] | None):

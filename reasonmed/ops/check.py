@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 import hashlib
 import importlib
+import logging
 import os
 import re
 import sys
@@ -55,6 +56,7 @@ SECTIONS = {
 ENTRIES = {"benchmarks": "reasonmed.ingest.benchmarks:Benchmark",
            "external": "reasonmed.ingest.external:External"}
 TOP = {"run", "exec", "models", *SECTIONS, *ENTRIES}
+RELEVANT = re.compile(r"KEY|TOKEN|SECRET|^OPENAI_|^AZURE_|^HF_|^HUGGINGFACE|^CUDA_|^NVIDIA_")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -115,7 +117,7 @@ def sections(path: str, raw: dict) -> Iterator[str]:
             yield f"{path}: run/exec.{'.'.join(str(x) for x in err['loc'])}: {err['msg']}"
 
 
-def roles(path: str, raw: dict, reach: bool = False) -> Iterator[str]:
+def roles(path: str, raw: dict) -> Iterator[str]:
     models = raw.get("models") or {}
     ex = raw.get("exec") or {}
     offline = bool(ex.get("offline", True))
@@ -146,11 +148,10 @@ def roles(path: str, raw: dict, reach: bool = False) -> Iterator[str]:
         if spec.backend == "openai":
             azure = spec.options.get("azure_endpoint")
             env = opts.get("api_key_env") or ("AZURE_OPENAI_API_KEY" if azure else "OPENAI_API_KEY")
-            if not os.environ.get(env):
-                yield (f"{where}: the API key variable {env} is not set "
-                       f"(exec.roles.{role}.api_key_env names it)")
-            if reach:
-                yield from (f"{where}: {m}" for m in _reachable(spec))
+            if not os.environ.get(env) and not opts.get("keyless"):
+                yield (f"{where}: the API key variable {env} is not set (exec.roles.{role}."
+                       "api_key_env names it; a server that needs no key: "
+                       f"exec.roles.{role}.keyless: true)")
             continue
         if spec.backend == "fake":  # no weights to look for
             continue
@@ -220,30 +221,21 @@ def _weights(spec: ModelSpec, offline: bool, built: set) -> list[str]:
     return [f"no such model folder '{spec.model}'{near}"]
 
 
-def _reachable(spec: ModelSpec) -> list[str]:
-    import urllib.error
-    import urllib.request
-
-    base = (spec.options.get("base_url") or spec.options.get("azure_endpoint")
-            or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
-    try:
-        urllib.request.urlopen(f"{base}/models", timeout=5)
-    except urllib.error.HTTPError as e:
-        if e.code in (401, 403):
-            return [f"endpoint {base} refuses the request ({e.code}): check the key"]
-        return []  # it answered: reachable
-    except (urllib.error.URLError, OSError) as e:
-        return [f"endpoint {base} is unreachable: {getattr(e, 'reason', e)}"]
-    return []
-
-
 def sft_config(path: str, raw: dict) -> list[str]:
     """Build trl.SFTConfig from `sft.config` the way the sft stage does (CPU switches on)."""
     sft = raw.get("sft") or {}
     if "config" not in sft:
         return []
     mod = importlib.import_module("reasonmed.method.sft")
+    # the stage's "no CUDA device; forcing ..." notice is about a run, not the params
+    mod.log.setLevel(logging.ERROR)
     seed = int((raw.get("run") or {}).get("seed", 42))
+    from trl import SFTConfig
+
+    # the types as written, before the stage's CPU switches overwrite bf16 & co. here
+    wrong = mod.type_errors(SFTConfig, dict(sft["config"] or {}))
+    if wrong:
+        return [f"{path}: sft.config.{k}: {m}" for k, m in wrong]
     with tempfile.TemporaryDirectory() as tmp:
         return _guard(lambda: mod.make_config(mod.config_kwargs(dict(sft["config"] or {}), tmp,
                                                                  seed, has_cuda=False)), path)
@@ -283,8 +275,49 @@ def deps(raw: dict, dvc_yaml: str = "dvc.yaml") -> list[str]:
     return dep_problems(dvc, raw)
 
 
-def problems(path: str = "params.yaml", reach: bool = False) -> list[str]:
-    """Every problem in the params file, one line each ([] when it is ready to run)."""
+def _specs(raw: dict) -> dict[str, ModelSpec]:
+    specs = {}
+    for role, body in (raw.get("models") or {}).items():
+        try:
+            specs[role] = ModelSpec.model_validate(body)
+        except ValidationError:
+            continue  # roles() has named it
+    return specs
+
+
+def machine(path: str, raw: dict) -> list[str]:
+    """What this machine must offer the params (reasonmed/ops/runtime.py): vLLM's objects and
+    a GPU for vllm roles, the launcher's configs and what they need."""
+    from reasonmed.ops import runtime
+
+    return [*runtime.vllm_roles(path, raw, _specs(raw)), *runtime.launcher(path, raw)]
+
+
+def endpoints(path: str, raw: dict, reach: str) -> list[str]:
+    """With `reach` "all" (or "remote": endpoints off this machine only; "none": none), every
+    openai endpoint answers and lists the role's model. Never remembered by --once: a
+    server is up or down now."""
+    from reasonmed.ops import runtime
+
+    ex = (raw.get("exec") or {}).get("roles") or {}
+    asked = {}
+    for role, spec in _specs(raw).items():
+        if spec.backend != "openai" or reach == "none":
+            continue
+        if reach == "remote" and runtime.is_local(runtime.endpoint_of(spec)):
+            continue
+        opts = ex.get(role) or {}
+        env = opts.get("api_key_env") or ("AZURE_OPENAI_API_KEY" if spec.options.get("azure_endpoint")
+                                          else "OPENAI_API_KEY")
+        asked[role] = (spec, os.environ.get(env))
+    return runtime.reach(path, asked) if asked else []
+
+
+def problems(path: str = "params.yaml", reach: bool | str = False, static: bool = True) -> list[str]:
+    """Every problem in the params file, one line each ([] when it is ready to run).
+    `reach`: True or "all" asks every openai endpoint, "remote" those off this machine;
+    `static=False` asks only the endpoints (what --once cannot remember)."""
+    reach = {True: "all", False: "none"}.get(reach, reach)
     try:
         raw = read_params(path)
     except FileNotFoundError:
@@ -293,17 +326,33 @@ def problems(path: str = "params.yaml", reach: bool = False) -> list[str]:
         return [f"{path}: not readable YAML: {' '.join(str(e).split())}"]
     if not isinstance(raw, dict):
         return [f"{path}: the top level must be a mapping of sections"]
-    out = [*sections(path, raw), *roles(path, raw, reach), *files_read(raw), *deps(raw)]
-    if not any(".sft." in m or m.split(": ", 1)[-1].startswith("sft") for m in out):
-        out += sft_config(path, raw)
-    return list(dict.fromkeys(out))
+    out = []
+    if static:
+        out = [*sections(path, raw), *roles(path, raw), *files_read(raw), *deps(raw)]
+        if not any(".sft." in m or m.split(": ", 1)[-1].startswith("sft") for m in out):
+            out += sft_config(path, raw)
+        out += machine(path, raw)
+    return list(dict.fromkeys(out + endpoints(path, raw, reach)))
+
+
+def resolve(params: str) -> str:
+    """A params file, or a profile's name (`paper` -> configs/paper.yaml): `make check P=...`
+    takes either, as `make profile P=...` takes a name."""
+    if Path(params).is_file() or "/" in params or params.endswith((".yaml", ".yml")):
+        return params
+    named = Path("configs") / f"{params}.yaml"
+    return str(named) if named.is_file() else params
 
 
 def _pass_marker(params: str) -> Path | None:
-    """work/check/<digest of the params and dvc.yaml bytes, the code the check runs and the environment's
-    variable names> (an API key variable set or unset changes the answer); None without the
-    file. The code is this module's import closure plus reasonmed.method.sft, which
-    `sft_config` imports by name."""
+    """work/check/<digest of what the answer rests on>: the params and dvc.yaml bytes, the
+    code the check runs (this module's import closure plus reasonmed.method.sft, which
+    `sft_config` imports by name), which key, endpoint, hub and GPU variables are set (an
+    API key variable set or unset changes the answer), and the machine: interpreter, host,
+    GPUs visible, which of vLLM / DeepSpeed / accelerate are installed. None without the
+    file."""
+    import importlib.util
+
     from reasonmed.core.closure import closure, files_digest
 
     try:
@@ -312,34 +361,44 @@ def _pass_marker(params: str) -> Path | None:
         return None
     if Path("dvc.yaml").is_file():  # deps() compares the two
         data += b"\0" + Path("dvc.yaml").read_bytes()
-    env = sorted(k for k in os.environ if not k.startswith("REASONMED_"))
+    # the variables the answer can rest on (keys, endpoints, hub cache, GPUs), by name: a
+    # shell's own (PS1, OLDPWD) or DVC's (DVC_*) must not make the same check look new
+    env = sorted(k for k in os.environ if RELEVANT.search(k))
     code = files_digest(closure("reasonmed.ops.check", "reasonmed.method.sft"))
-    h = hashlib.sha256(data + code.encode() + "\0".join(env).encode())
+    here = [sys.executable, os.uname().nodename, os.environ.get("CUDA_VISIBLE_DEVICES", "-"),
+            str(sorted(Path("/dev").glob("nvidia[0-9]*"))),
+            *(str(importlib.util.find_spec(m) is not None) for m in ("vllm", "deepspeed", "accelerate"))]
+    h = hashlib.sha256(data + code.encode() + "\0".join(env + here).encode())
     return Path("work/check") / h.hexdigest()[:16]
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Pre-flight check of a params file: one line per problem.")
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--reach", action="store_true", help="also ask every openai endpoint")
+    ap.add_argument("--params", default="params.yaml",
+                    help="a params file or a profile's name under configs/ (paper, api, default)")
+    ap.add_argument("--reach", nargs="?", const="all", default="remote",
+                    choices=("all", "remote", "none"),
+                    help="ask openai endpoints for their models: all of them (the flag alone), "
+                         "those off this machine (default), or none")
     ap.add_argument("--quiet", action="store_true", help="print nothing when all is well")
     ap.add_argument("--once", action="store_true",
-                    help="skip when these params bytes, check code and environment variable "
-                         "names passed before (work/check/)")
+                    help="skip what passed before for these params bytes, check code, "
+                         "environment variable names and machine (work/check/); endpoints "
+                         "are asked every time")
     a = ap.parse_args(argv)
-    passed = _pass_marker(a.params) if a.once else None
-    if passed and passed.exists():
-        return
-    found = problems(a.params, a.reach)
+    params = resolve(a.params)
+    passed = _pass_marker(params) if a.once else None
+    static = not (passed and passed.exists())
+    found = problems(params, a.reach, static=static)
     for line in found:
         print(line, file=sys.stderr)
     if found:
-        raise SystemExit(f"check: {len(found)} problem(s) in {a.params}")
-    if passed:
+        raise SystemExit(f"check: {len(found)} problem(s) in {params}")
+    if passed and static:
         passed.parent.mkdir(parents=True, exist_ok=True)
         passed.touch()
     if not a.quiet:
-        print(f"check: {a.params} is ready to run", file=sys.stderr)
+        print(f"check: {params} is ready to run", file=sys.stderr)
 
 
 if __name__ == "__main__":

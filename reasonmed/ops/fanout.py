@@ -40,12 +40,12 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from reasonmed.core.children import wait_child
 from reasonmed.core.closure import ROOT, closure, files_digest
 from reasonmed.core.failures import FAILURES, Failure, Failures
 from reasonmed.core.params import RunParams, model_spec, read_params
 from reasonmed.core.progress import Progress
 from reasonmed.core.records import CoTPath, JsonlWriter, Question, read_jsonl, write_json
-from reasonmed.core.children import wait_child
 from reasonmed.core.streams import join_by_question
 from reasonmed.llm.cache import folder_digest
 from reasonmed.llm.client import LEDGER_FIELDS, LLM, Ledger

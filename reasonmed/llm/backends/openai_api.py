@@ -22,6 +22,8 @@ options (params.yaml `models.<role>.options`; hashed, in every cache key):
 exec (params.yaml `exec.roles.<role>`; how it runs, never hashed):
   api_key_env         NAME of the env var holding the key (default OPENAI_API_KEY, or
                       AZURE_OPENAI_API_KEY with azure_endpoint); unset -> dummy "EMPTY"
+  keyless             true: the server needs no key (a local `vllm serve` without --api-key);
+                      the pre-flight refuses an unset key variable otherwise
   max_concurrency     requests in flight at once (default 16)
   max_retries         retries per request after the first try (default 5)
   timeout_s           bound on one attempt, start to last byte (default 600)
@@ -54,7 +56,7 @@ from reasonmed.llm.types import Completion, FatalBackendError, OnDone, Request
 log = logging.getLogger("reasonmed.llm.openai")
 
 OPTIONS = {"base_url", "azure_endpoint", "azure_api_version", "extra_body", "reasoning_model"}
-EXEC = {"api_key_env", "max_concurrency", "max_retries", "timeout_s", "deadline_s",
+EXEC = {"api_key_env", "keyless", "max_concurrency", "max_retries", "timeout_s", "deadline_s",
         "backoff_base_s", "backoff_max_s", "max_retry_after_s"}
 FATAL = {400: "invalid request", 401: "authentication", 403: "permission",
          404: "not found (model name or endpoint path?)", 422: "invalid request"}

@@ -37,35 +37,49 @@ EXEC = {"tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size",
 log = logging.getLogger("reasonmed.llm.vllm")
 
 
+def structured_outputs() -> tuple[str, Any]:
+    """(SamplingParams field, its params class) for a JSON schema, by vLLM version."""
+    try:  # vllm >= 0.10.2
+        from vllm.sampling_params import StructuredOutputsParams
+        return "structured_outputs", StructuredOutputsParams
+    except ImportError:  # older: guided decoding
+        from vllm.sampling_params import GuidedDecodingParams
+        return "guided_decoding", GuidedDecodingParams
+
+
+def engine_kwargs(spec: ModelSpec, seed: int, exec_opts: dict[str, Any]) -> dict[str, Any]:
+    """`vllm.LLM(**kwargs)` for a role, checked: output-shaping options under
+    models.<role>.options, placement under exec.roles.<role> (the pre-flight builds
+    vllm.EngineArgs from the same dict, so what it accepts is what the stage runs)."""
+    for k in spec.options:
+        if k in EXEC:
+            raise ValueError(f"vllm option '{k}' says how the engine runs: move it to "
+                             f"exec.roles.<role>.{k}")
+    for k in exec_opts:
+        if k not in EXEC:
+            raise ValueError(f"vllm exec option '{k}' is not a placement/memory knob"
+                             f"{did_you_mean(k, EXEC)} (output-shaping engine options go "
+                             "under models.<role>.options)")
+    field, _ = structured_outputs()
+    so_kw: dict[str, Any] = ({"structured_outputs_config": {"backend": "guidance"}}
+                             if field == "structured_outputs" else
+                             {"guided_decoding_backend": "guidance"})
+    kwargs = dict(model=spec.model, revision=spec.revision, tensor_parallel_size=1,
+                  enable_prefix_caching=True, seed=seed, **so_kw)
+    kwargs.update({**spec.options, **{k: v for k, v in exec_opts.items() if k != "chunk_size"}})
+    return kwargs
+
+
 class VLLMBackend:
     def __init__(self, spec: ModelSpec, run: RunParams, exec_opts: dict[str, Any] | None = None):
         import vllm  # lazy: minutes of start-up and GBs of deps, GPU machines only
         from vllm import SamplingParams
 
         exec_opts = dict(exec_opts or {})
-        for k in spec.options:
-            if k in EXEC:
-                raise ValueError(f"vllm option '{k}' says how the engine runs: move it to "
-                                 f"exec.roles.<role>.{k}")
-        for k in exec_opts:
-            if k not in EXEC:
-                raise ValueError(f"vllm exec option '{k}' is not a placement/memory knob"
-                                 f"{did_you_mean(k, EXEC)} (output-shaping engine options go "
-                                 "under models.<role>.options)")
-        self.chunk_size = max(1, int(exec_opts.pop("chunk_size", 512)))
-        opts = {**spec.options, **exec_opts}
+        self.chunk_size = max(1, int(exec_opts.get("chunk_size", 512)))
+        kwargs = engine_kwargs(spec, run.seed, exec_opts)
         self._SamplingParams = SamplingParams
-        try:  # vllm >= 0.10.2
-            from vllm.sampling_params import StructuredOutputsParams
-            self._so_field, self._SOParams = "structured_outputs", StructuredOutputsParams
-            so_kw: dict[str, Any] = {"structured_outputs_config": {"backend": "guidance"}}
-        except ImportError:  # older: guided decoding
-            from vllm.sampling_params import GuidedDecodingParams
-            self._so_field, self._SOParams = "guided_decoding", GuidedDecodingParams
-            so_kw = {"guided_decoding_backend": "guidance"}
-        kwargs = dict(model=spec.model, revision=spec.revision, tensor_parallel_size=1,
-                      enable_prefix_caching=True, seed=run.seed, **so_kw)
-        kwargs.update(opts)
+        self._so_field, self._SOParams = structured_outputs()
         self.spec = spec
         t0 = time.monotonic()
         self.llm = vllm.LLM(**kwargs)

@@ -2,7 +2,7 @@
 
 One DVC stage per entry (`benchmark@medqa`, ...). Reads the source with collect's loaders and
 record checks, stamps each question's result column (`meta.subject`, `meta.benchmark`) and
-writes OUT/<name>.jsonl, <name>.rejects.jsonl and <name>.stats.json, which collect
+writes OUT/<name>.jsonl, <name>.rejects/rejects.jsonl and <name>.stats.json, which collect
 (decontamination) and evaluate read (reasonmed/ingest/benchmarks.py, entries.py).
 
     python -m stages.benchmark data/benchmarks --name medqa --params params.yaml

@@ -3,7 +3,7 @@
 Method step S0 (reasonmed/method/collect.py): reads the sources in params `collect.sources`,
 rejects malformed records, removes questions that hold an item of the normalised benchmarks
 (the benchmark stages' folder; reasonmed/method/decontaminate.py: each a reject naming the
-item and the form) and duplicates, and writes OUT/questions.jsonl, rejects.jsonl,
+item and the form) and duplicates, and writes OUT/questions.jsonl, rejects/rejects.jsonl,
 report.json, stats.json (per benchmark, removals by form) and metrics.json.
 
     python -m stages.collect data/benchmarks data/collect --params params.yaml
@@ -31,11 +31,13 @@ def main(argv: list[str] | None = None) -> None:
     p = load("collect", Params, a.params)
     records, evals = open_inputs(p, a.params, a.benchmarks)
     out = Path(a.out)
-    with JsonlWriter(out / "questions.jsonl") as qw, JsonlWriter(out / "rejects.jsonl") as rw:
+    # rejects/ a folder: DVC warns about an empty file out, not about a folder holding one
+    with JsonlWriter(out / "questions.jsonl") as qw, JsonlWriter(out / "rejects/rejects.jsonl") as rw:
         res = run(records, evals, p, sink=lambda r: (qw if isinstance(r, Question) else rw).write(r))
     write_json(out / "report.json", res.report)
     st.finish(out, res.stats, headline=pick(res.stats, HEADLINE))
-    print(f"collect: {res.stats['total']} -> {out}", file=sys.stderr)
+    print("collect: " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in res.stats["total"].items())
+          + f" -> {out}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ reasonmed/method/evaluate.py; the judge fallback: reasonmed/method/judge.py; the
 reasonmed/method/robustness.py; the row end to end: reasonmed/method/evaluate_row.py;
 accuracies with bootstrap CIs: reasonmed/method/accuracy.py). Writes predictions.jsonl,
 robustness.jsonl, failures/failures.jsonl, results.json, metrics.json, stats.json and ledger.json,
-and prints the results tables.
+and prints one summary line (the tables are in results.json and the report).
 
     python -m stages.evaluate data/benchmarks data/evaluate/base --model student --name base
 """

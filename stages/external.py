@@ -3,7 +3,7 @@
 One DVC stage per entry (`external@medical_o1_demo`, ...), so a dataset added in params alone
 is scored beside the three variants. Reads the file (or hub dataset) with collect's readers
 and record caps, maps its fields and writes OUT/<name>.jsonl (rows the score stage samples
-like a variant's), <name>.rejects.jsonl and <name>.stats.json (reasonmed/ingest/external.py,
+like a variant's), <name>.rejects/rejects.jsonl and <name>.stats.json (reasonmed/ingest/external.py,
 entries.py).
 
     python -m stages.external data/external --name medical_o1_demo --params params.yaml

@@ -34,7 +34,7 @@ def main() -> None:
             tally.add(r)
     stats = tally.stats(p)
     st.finish(out, stats, headline=pick(stats, HEADLINE))
-    log.info("route: %s", dict(tally.tiers))
+    log.info("route: %s", ", ".join(f"{t} {tally.tiers.get(t, 0)}" for t in ("easy", "medium", "difficult")))
 
 
 if __name__ == "__main__":

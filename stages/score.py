@@ -45,8 +45,9 @@ def main() -> None:
         failures.settle(out, run_p.max_failure_rate, llm.ledger.to_list())
     stats = {**stats, **token_totals(llm.ledger.to_list()), **failures.summary()}
     st.finish(out, stats, llm.ledger, headline=headline(stats))
-    log.info("score: %s", {v: (s["parsed"], s["mean"])
-                           for g in ("variants", "external") for v, s in stats[g].items()})
+    log.info("score: mean 1-10 score %s", ", ".join(
+        f"{v} {s['mean']} (n={s['parsed']})" for g in ("variants", "external")
+        for v, s in stats[g].items()))
 
 
 if __name__ == "__main__":

@@ -659,7 +659,7 @@ def _outcome(c: Corpus, fmt: str, proc: subprocess.Popen, timeout: int) -> Outco
         f = out / name
         return [json.loads(x) for x in f.read_text(encoding="utf-8").splitlines()] if f.exists() else []
     stats = json.loads((out / "stats.json").read_text()) if (out / "stats.json").exists() else None
-    return Outcome(proc.returncode, err, lines("questions.jsonl"), lines("rejects.jsonl"), stats)
+    return Outcome(proc.returncode, err, lines("questions.jsonl"), lines("rejects/rejects.jsonl"), stats)
 
 
 def run(c: Corpus, fmt: str, repo: Path = ROOT, timeout: int = 600) -> Outcome:

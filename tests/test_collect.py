@@ -259,9 +259,9 @@ def test_cli_writes_four_artifacts_deterministically(tmp_path, monkeypatch):
         collect.main([str(bench), str(out), "--params", str(tmp_path / "params.yaml")])
         outs.append(out)
     assert sorted(p.name for p in outs[0].iterdir()) == ["metrics.json", "questions.jsonl",
-                                                          "rejects.jsonl", "report.json",
+                                                          "rejects", "report.json",
                                                           "stats.json"]
-    for name in ("questions.jsonl", "rejects.jsonl", "report.json", "metrics.json"):
+    for name in ("questions.jsonl", "rejects/rejects.jsonl", "report.json", "metrics.json"):
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
     stats = json.loads((outs[0] / "stats.json").read_text())
     t = stats["total"]
@@ -271,7 +271,7 @@ def test_cli_writes_four_artifacts_deterministically(tmp_path, monkeypatch):
     lines = (outs[0] / "questions.jsonl").read_text().splitlines()
     assert len(lines) == t["kept"]
     assert Question.model_validate_json(lines[0]).source == "sample_medqa"
-    assert len((outs[0] / "rejects.jsonl").read_text().splitlines()) == 11
+    assert len((outs[0] / "rejects/rejects.jsonl").read_text().splitlines()) == 11
     report = json.loads((outs[0] / "report.json").read_text())
     assert len(report["duplicates"]) == 48 and report["per_source"] == stats["sources"]
     # collect.drop_filler_options is on: the record with options ["x", ""] has one option left

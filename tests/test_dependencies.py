@@ -32,7 +32,6 @@ UNIMPORTED = {
     "dvc-ssh": "DVC remote plugin: a team shares artifacts over SSH (README: Sharing artifacts)",
     "dvc-s3": "DVC remote plugin: a team shares artifacts over S3 (README: Sharing artifacts)",
     "snakemake": "the generate fan-out runs its CLI (reasonmed/ops/fanout.py)",
-    "accelerate": "its CLI: `sft.launcher: accelerate launch ...` (configs/accelerate/)",
     "pandas": "the notebooks (notebooks/*.py, jupytext) read the datasets with it",
 }
 # Imported and not a [project] dependency, on purpose: an optional extra, imported lazily

@@ -69,7 +69,7 @@ def test_stage_writes_rows_rejects_stats_and_refuses_an_empty_mapping(tmp_path, 
     monkeypatch.setattr(sys, "argv", ["external", str(out), "--name", "ds", "--params", str(params)])
     external.main()
     assert len((out / "ds.jsonl").read_text().splitlines()) == 1
-    (rej,) = [json.loads(x) for x in (out / "ds.rejects.jsonl").read_text().splitlines()]
+    (rej,) = [json.loads(x) for x in (out / "ds.rejects" / "rejects.jsonl").read_text().splitlines()]
     assert (rej["record"], rej["field"]) == ("1", "question")
     assert json.loads((out / "ds.stats.json").read_text())["rejected"] == 1
     monkeypatch.setattr(sys, "argv", ["external", str(out), "--name", "wrong", "--params", str(params)])

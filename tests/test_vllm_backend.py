@@ -156,3 +156,42 @@ def test_the_throughput_benchmark_runs(tmp_path):
                        text=True, timeout=600, env={**os.environ, "TMPDIR": str(tmp_path)})
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     assert "median round ratio" in r.stdout, r.stdout[-3000:]
+
+
+# The pre-flight builds vLLM's own objects for a vllm role (reasonmed/ops/runtime.py): what
+# vLLM rejects is one line before the run, not an engine crash minutes into it. No engine
+# starts here (no weights load), so these do not need the module's shared backend.
+@pytest.mark.parametrize("options, exec_opts, pattern", [
+    ({}, {}, None),
+    ({"dtype": "float7"}, {}, r"vLLM refuses the (engine arguments|model config):.*float7"),
+    ({"max_model_len": 10 ** 9}, {}, r"vLLM refuses the model config"),
+], ids=["accepted", "unknown dtype", "max_model_len over the model's"])
+def test_the_preflight_builds_vllms_engine_arguments(tiny_model, options, exec_opts, pattern):
+    import re
+
+    from reasonmed.ops.runtime import engine_problems
+
+    spec = ModelSpec(backend="vllm", model=str(tiny_model), options={**CPU_ENGINE_OPTIONS, **options})
+    found = engine_problems(spec, {**CPU_ENGINE_EXEC, **exec_opts}, seed=0)
+    if pattern is None:
+        assert found == []
+    else:
+        assert len(found) == 1 and re.search(pattern, found[0]) and "\n" not in found[0], found
+
+
+@pytest.mark.parametrize("body, schema, pattern", [
+    ({"temperature": 0.7, "top_p": 0.9, "max_tokens": 64}, True, None),
+    ({"temperature": -1.0, "top_p": 0.9, "max_tokens": 64}, False, r"temperature"),
+    ({"temperature": 0.7, "top_p": 0.9, "max_tokens": 0}, False, r"max_tokens"),
+], ids=["accepted (with a schema)", "negative temperature", "zero max_tokens"])
+def test_the_preflight_builds_vllms_sampling_params(body, schema, pattern):
+    import re
+
+    from reasonmed.ops.runtime import sampling_problem
+
+    found = sampling_problem(body, seed=0, schema=schema)
+    if pattern is None:
+        assert found is None
+    else:
+        assert found and found.startswith("vLLM refuses the sampling params"), found
+        assert re.search(pattern, found), found

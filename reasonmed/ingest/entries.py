@@ -1,5 +1,5 @@
 """One entry of a section of entries (params `benchmarks` or `external`) -> OUT/<name>.jsonl,
-OUT/<name>.rejects.jsonl and OUT/<name>.stats.json: the body the benchmark and external
+OUT/<name>.rejects/rejects.jsonl and OUT/<name>.stats.json: the body the benchmark and external
 stages share.
 
 Each entry is its own DVC stage (`benchmark@medqa`, `external@medical_o1_demo`: dvc.yaml's
@@ -55,7 +55,7 @@ def run(kind: EntryKind, name: str, params_path: str, out: Path) -> dict:
     checks = load("collect", CollectChecks, params_path)
     tally = Tally()
     with JsonlWriter(out / f"{name}.jsonl") as wk, \
-            JsonlWriter(out / f"{name}.rejects.jsonl") as wr:
+            JsonlWriter(out / f"{name}.rejects" / "rejects.jsonl") as wr:  # a folder: no empty-file warning
         for r in kind.rows(name, spec, checks):
             if isinstance(r, Reject):
                 wr.write(r)

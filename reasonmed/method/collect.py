@@ -4,7 +4,7 @@ source -> validated, deduplicated, decontaminated.
 Reads the sources in params `collect.sources` (HF hub datasets, local JSONL/JSON/Parquet/CSV,
 the shipped sample; see reasonmed/ingest/specs.py and reasonmed/ingest/load.py), then per
 record, in source order and file order:
-  1. validate      malformed -> rejects.jsonl (record, field, category, reason), never a
+  1. validate      malformed -> rejects/rejects.jsonl (record, field, category, reason), never a
                    traceback; caps and cleaning in params `collect.max_*` and
                    `collect.drop_filler_options`. A source or eval set with no valid record
                    stops the stage naming it and its top reject reasons (unless `allow_empty`)
@@ -15,7 +15,7 @@ record, in source order and file order:
                    reject (category `contaminated`) naming the benchmark item and the form
   3. deduplicate   same question id (exact) or MinHash-LSH Jaccard >= threshold (near)
                    against the questions kept so far -> removed; the first one stays
-The stage writes OUT/questions.jsonl, OUT/rejects.jsonl, OUT/report.json (every removed
+The stage writes OUT/questions.jsonl, OUT/rejects/rejects.jsonl, OUT/report.json (every removed
 record with the record that caused it) and OUT/stats.json (per source: in == kept + rejected
 + duplicate + contaminated; rejects by "field: category"; characters cleaned and filler
 options dropped; per benchmark, the questions it removed by form).

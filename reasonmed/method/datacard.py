@@ -203,7 +203,7 @@ def decontamination(collect: dict) -> str:
             f"question-only word {d['ngram']}-grams; `question_options`, of its question + "
             "options `A. text` (options sorted, so a reordered copy matches); `overlap`, at "
             f"least {d['threshold']:.0%} of the question's own {d['overlap_ngram']}-grams are the "
-            "item's. Each is a reject in `data/collect/rejects.jsonl` naming the item and the "
+            "item's. Each is a reject in `data/collect/rejects/rejects.jsonl` naming the item and the "
             "form.\n\n" + md_table(["benchmark", "items", "question", "question + options",
                                     "overlap", "removed"], rows))
 

@@ -21,7 +21,7 @@ from reasonmed.core.params import load, load_run, model_spec
 from reasonmed.core.records import JsonlWriter, write_json
 from reasonmed.llm.client import LLM, Ledger
 from reasonmed.method import judge, robustness
-from reasonmed.method.accuracy import DEFINITIONS, headline, metrics_of, results_table
+from reasonmed.method.accuracy import DEFINITIONS, headline, metrics_of
 from reasonmed.method.evaluate import Params, load_items, resolve_model, run, stats_of
 
 
@@ -58,9 +58,8 @@ def evaluate_row(benchmarks: str, out: Path, model: str, name: str, params: str,
     write_json(out / "results.json", {"name": name, "model": spec.model, **metrics,
                                       "judge": judged, "robustness": robust,
                                       "definitions": DEFINITIONS})
-    print(results_table(name, metrics), file=sys.stderr)
-    if robust:
-        print(robustness.table(name, robust), file=sys.stderr)
+    # one line on the terminal; the tables are in results.json and the report
+    print(summary_line(name, metrics, robust, out), file=sys.stderr)
     micro = (metrics.get("total") or {}).get("micro") or {}
     stats = {**stats_of(name, spec, llm, sources, w.count, failures),
              "accuracy": {s: micro.get(f"{s}_acc") for s in ("strict", "strict_judge", "huatuo")},
@@ -70,3 +69,20 @@ def evaluate_row(benchmarks: str, out: Path, model: str, name: str, params: str,
         head |= {"judge_agreement": judged["agreement"]["rate"],
                  "judge_kappa": judged["agreement"]["kappa"]}
     return stats, llm.ledger, head
+
+
+def summary_line(name: str, metrics: dict, robust: dict | None, out: Path) -> str:
+    """`evaluate base: strict 26.7% [19.2, 35.0], strict+judge 33.3%, huatuo 35.8% of 120
+    items; worst slice permute_1 -5.6 (tables: out/results.json, reports/)`."""
+    micro = (metrics.get("total") or {}).get("micro") or {}
+    parts = []
+    for s, label in (("strict", "strict"), ("strict_judge", "strict+judge"), ("huatuo", "huatuo")):
+        if micro.get(f"{s}_acc") is not None:
+            ci = (f" [{micro[f'{s}_ci_lo']:.1f}, {micro[f'{s}_ci_hi']:.1f}]" if s == "strict" else "")
+            parts.append(f"{label} {micro[f'{s}_acc']:.1f}%{ci}")
+    line = f"evaluate {name}: {', '.join(parts)} of {micro.get('n', 0)} items"
+    slices = {k: e for k, e in ((robust or {}).get("slices") or {}).items() if e.get("n")}
+    if slices:
+        worst = min(slices, key=lambda k: slices[k]["diff"])
+        line += f"; worst slice {worst} {slices[worst]['diff']:+.1f}"
+    return line + f" (tables: {out}/results.json, reports/)"

@@ -309,20 +309,3 @@ def _permutations(by: dict, base: dict, texts: dict, k: int, p: Params, run_seed
 def consistent(first: str | None, others: Sequence[str | None]) -> bool:
     """The same option text in every order (no answer in any order: not consistent)."""
     return first is not None and all(o == first for o in others)
-
-
-def table(name: str, m: dict) -> str:
-    """The slices against clean, as the evaluate stage prints them."""
-    lines = [f"evaluate {name}: robustness ({m['scorer']}; slice - clean, paired bootstrap CI)",
-             "| slice | n | clean | slice | diff [CI] | McNemar p |", "|---|---|---|---|---|---|"]
-    for s, e in m["slices"].items():
-        if e["n"]:
-            lines.append(f"| {s} | {e['n']} | {e['clean_acc']:.1f} | {e['acc']:.1f} | "
-                         f"{e['diff']:+.1f} [{e['ci_lo']:+.1f}, {e['ci_hi']:+.1f}] | "
-                         f"{e['mcnemar_p']:.3f} |")
-    perm = m.get("permutations") or {}
-    if perm.get("n"):
-        lines.append(f"permutations (k={perm['k']}): mean {perm['mean_acc']:.1f} vs clean "
-                     f"{perm['clean_acc']:.1f}, consistency {perm['consistency']:.1f}% "
-                     f"of {perm['n']} items")
-    return "\n".join(lines)

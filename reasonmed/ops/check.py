@@ -275,48 +275,12 @@ def deps(raw: dict, dvc_yaml: str = "dvc.yaml") -> list[str]:
     return dep_problems(dvc, raw)
 
 
-def _specs(raw: dict) -> dict[str, ModelSpec]:
-    specs = {}
-    for role, body in (raw.get("models") or {}).items():
-        try:
-            specs[role] = ModelSpec.model_validate(body)
-        except ValidationError:
-            continue  # roles() has named it
-    return specs
-
-
-def machine(path: str, raw: dict) -> list[str]:
-    """What this machine must offer the params (reasonmed/ops/runtime.py): vLLM's objects and
-    a GPU for vllm roles, the launcher's configs and what they need."""
-    from reasonmed.ops import runtime
-
-    return [*runtime.vllm_roles(path, raw, _specs(raw)), *runtime.launcher(path, raw)]
-
-
-def endpoints(path: str, raw: dict, reach: str) -> list[str]:
-    """With `reach` "all" (or "remote": endpoints off this machine only; "none": none), every
-    openai endpoint answers and lists the role's model. Never remembered by --once: a
-    server is up or down now."""
-    from reasonmed.ops import runtime
-
-    ex = (raw.get("exec") or {}).get("roles") or {}
-    asked = {}
-    for role, spec in _specs(raw).items():
-        if spec.backend != "openai" or reach == "none":
-            continue
-        if reach == "remote" and runtime.is_local(runtime.endpoint_of(spec)):
-            continue
-        opts = ex.get(role) or {}
-        env = opts.get("api_key_env") or ("AZURE_OPENAI_API_KEY" if spec.options.get("azure_endpoint")
-                                          else "OPENAI_API_KEY")
-        asked[role] = (spec, os.environ.get(env))
-    return runtime.reach(path, asked) if asked else []
-
-
 def problems(path: str = "params.yaml", reach: bool | str = False, static: bool = True) -> list[str]:
     """Every problem in the params file, one line each ([] when it is ready to run).
     `reach`: True or "all" asks every openai endpoint, "remote" those off this machine;
     `static=False` asks only the endpoints (what --once cannot remember)."""
+    from reasonmed.ops import runtime
+
     reach = {True: "all", False: "none"}.get(reach, reach)
     try:
         raw = read_params(path)
@@ -331,8 +295,8 @@ def problems(path: str = "params.yaml", reach: bool | str = False, static: bool 
         out = [*sections(path, raw), *roles(path, raw), *files_read(raw), *deps(raw)]
         if not any(".sft." in m or m.split(": ", 1)[-1].startswith("sft") for m in out):
             out += sft_config(path, raw)
-        out += machine(path, raw)
-    return list(dict.fromkeys(out + endpoints(path, raw, reach)))
+        out += runtime.machine(path, raw)
+    return list(dict.fromkeys(out + runtime.endpoints(path, raw, reach)))
 
 
 def resolve(params: str) -> str:

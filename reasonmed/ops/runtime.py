@@ -24,6 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from reasonmed.core.params import ModelSpec
 
 # Sections whose requests carry a JSON schema (structured outputs on vLLM), by the role key.
@@ -104,7 +106,7 @@ def engine_problems(spec: ModelSpec, exec_opts: dict, seed: int) -> list[str]:
         kw = engine_kwargs(spec, seed, exec_opts)
         kw.pop("chunk_size", None)
         args = EngineArgs(**kw)
-    except (TypeError, ValueError) as e:
+    except Exception as e:  # TypeError (unknown key), ValueError, vLLM's own validation errors
         return [f"vLLM refuses the engine arguments: {' '.join(str(e).split())[:300]}"]
     if Path(spec.model).expanduser().is_dir():
         try:
@@ -130,7 +132,7 @@ def sampling_problem(body: dict, seed: int, schema: bool) -> str | None:
             field, so_params = structured_outputs()
             kw[field] = so_params(json={"type": "object"})
         SamplingParams(**kw)
-    except (TypeError, ValueError) as e:
+    except Exception as e:  # VLLMValidationError is no ValueError in every version
         return f"vLLM refuses the sampling params: {' '.join(str(e).split())[:300]}"
     return None
 
@@ -175,7 +177,8 @@ def is_local(url: str) -> bool:
     return (urllib.parse.urlsplit(url).hostname or "") in LOCAL_HOSTS
 
 
-def reach(path: str, roles: dict[str, tuple[ModelSpec, str | None]], timeout_s: float = 5) -> list[str]:
+def ask_endpoints(path: str, roles: dict[str, tuple[ModelSpec, str | None]],
+                  timeout_s: float = 5) -> list[str]:
     """Ask each endpoint once (concurrently) for `/models`; each role's model must be listed.
     `roles`: role -> (spec, its key or None)."""
     by_url: dict[tuple[str, str | None], list[str]] = {}
@@ -219,3 +222,37 @@ def _listed(url: str, key: str | None, timeout_s: float) -> tuple[str | None, se
         return None, {str(m.get("id")) for m in json.loads(body).get("data") or ()}
     except (ValueError, AttributeError):
         return None, None
+
+
+def _specs(raw: dict) -> dict[str, ModelSpec]:
+    specs = {}
+    for role, body in (raw.get("models") or {}).items():
+        try:
+            specs[role] = ModelSpec.model_validate(body)
+        except ValidationError:
+            continue  # roles() has named it
+    return specs
+
+
+def machine(path: str, raw: dict) -> list[str]:
+    """What this machine must offer the params (reasonmed/ops/py): vLLM's objects and
+    a GPU for vllm roles, the launcher's configs and what they need."""
+    return [*vllm_roles(path, raw, _specs(raw)), *launcher(path, raw)]
+
+
+def endpoints(path: str, raw: dict, reach: str) -> list[str]:
+    """With `reach` "all" (or "remote": endpoints off this machine only; "none": none), every
+    openai endpoint answers and lists the role's model. Never remembered by --once: a
+    server is up or down now."""
+    ex = (raw.get("exec") or {}).get("roles") or {}
+    asked = {}
+    for role, spec in _specs(raw).items():
+        if spec.backend != "openai" or reach == "none":
+            continue
+        if reach == "remote" and is_local(endpoint_of(spec)):
+            continue
+        opts = ex.get(role) or {}
+        env = opts.get("api_key_env") or ("AZURE_OPENAI_API_KEY" if spec.options.get("azure_endpoint")
+                                          else "OPENAI_API_KEY")
+        asked[role] = (spec, os.environ.get(env))
+    return ask_endpoints(path, asked) if asked else []

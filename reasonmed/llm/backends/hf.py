@@ -20,6 +20,7 @@ options (hashed, in every cache key): dtype, device, attn_implementation, trust_
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -27,6 +28,18 @@ from typing import Any
 from reasonmed.core.params import ModelSpec, RunParams, did_you_mean
 from reasonmed.llm.batching import batch_size_of, plan_batches
 from reasonmed.llm.types import Completion, OnDone, Request
+
+
+class _LengthReminder(logging.Filter):
+    """transformers warns once per process when a sequence outgrows the model's position
+    table; the outputs already carry that (RoPE extrapolates), and a stage's terminal is
+    its progress lines. Only this message is dropped; every other warning stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "friendly reminder" not in record.getMessage()
+
+
+logging.getLogger("transformers.generation.stopping_criteria").addFilter(_LengthReminder())
 
 # outlines compiles its mask kernel with torch.compile on first use (~25 s per fresh
 # machine) for no speed gain at these sizes.

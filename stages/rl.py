@@ -5,7 +5,8 @@ writes <out>/model/ (same layout as the SFT checkpoint), <out>/metrics.json, <ou
 and <out>/curves.csv (reward, KL, completion length per step: a DVC plot). Checkpoints live
 in work/rl/<variant>/ while training; an interrupted run resumes from the last one.
 
-    python -m stages.rl data/sft/reasonmed/model data/collect/questions.jsonl data/route/routes.jsonl data/benchmarks data/rl/reasonmed --params params.yaml
+    python -m stages.rl data/sft/reasonmed/model data/collect/questions.jsonl \
+        data/route/routes.jsonl data/benchmarks data/rl/reasonmed --params params.yaml
 """
 
 from __future__ import annotations

@@ -242,3 +242,21 @@ def test_grpo_two_steps_deterministic_and_resumable(tmp_path, two_steps):
     assert "resuming from" in logged(work)
     assert sha(out) == sha(runs[0])
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+# --- the report ------------------------------------------------------------------------
+
+
+def test_report_shows_rl_rows_under_their_parent_and_pairs_them():
+    from reasonmed.report.gather import ordered, significance
+
+    rows = {"base": {}, "reasonmed": {}, "cotmed": {}, "reasonmed_rl": {"parent": "reasonmed"},
+            "cotmed_rl": {"parent": "cotmed"}, "agent1": {}}
+    assert ordered(rows) == ["base", "reasonmed", "reasonmed_rl", "cotmed", "cotmed_rl", "agent1"]
+    items = [("medqa", f"q{i}") for i in range(40)]
+    preds = {"reasonmed": {k: i % 2 == 0 for i, k in enumerate(items)},
+             "reasonmed_rl": {k: True for k in items[:30]}}  # 30 shared items
+    (s,) = significance(preds, 200, 0.95, 1, pairs=[("reasonmed_rl", "reasonmed"),
+                                                     ("cotmed_rl", "cotmed")])
+    assert (s["a"], s["b"], s["n"], s["only_a"], s["only_b"]) == \
+        ("reasonmed_rl", "reasonmed", 30, 15, 0)

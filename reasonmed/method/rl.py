@@ -22,7 +22,6 @@ unless named) and `reward_weights` ([1, format_weight]).
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import logging
 import resource
@@ -38,7 +37,7 @@ from reasonmed.core.conversation import Row, to_conversation
 from reasonmed.core.params import Section
 from reasonmed.core.records import Question, Route, atomic_path
 from reasonmed.method.rl_reward import answer_reward, format_reward
-from reasonmed.method.sft import config_kwargs, step_progress, type_errors
+from reasonmed.method.sft import build_config, config_kwargs, step_progress, type_errors
 
 log = logging.getLogger("reasonmed.rl")
 
@@ -77,19 +76,7 @@ def make_config(kw: dict[str, Any]):
     one line per key."""
     from trl import GRPOConfig
 
-    known = {f.name for f in dataclasses.fields(GRPOConfig) if f.init}
-    unknown = sorted(set(kw) - known)
-    if unknown:
-        raise SystemExit("params: unknown GRPOConfig field(s): "
-                         + ", ".join(f"rl.config.{k}" for k in unknown))
-    wrong = type_errors(GRPOConfig, kw)
-    if wrong:
-        raise SystemExit("params: rl.config is invalid:\n" + "\n".join(
-            f"  rl.config.{k}: {m}" for k, m in wrong))
-    try:
-        return GRPOConfig(**kw)
-    except (TypeError, ValueError) as e:  # TrainingArguments' / GRPOConfig's own checks
-        raise SystemExit(f"params: rl.config is invalid: {e}") from None
+    return build_config(GRPOConfig, kw, "rl")
 
 
 def config_problems(path: str, raw: dict) -> list[str]:

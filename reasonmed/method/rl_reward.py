@@ -10,7 +10,7 @@ conversational `[{"role": "assistant", "content": ...}]` lists) plus the dataset
 as keyword arguments (`gold`, `options`: a JSON object {letter: text}); TRL logs each one's
 mean as `rewards/<function name>/mean`.
 
-    python -c "from reasonmed.method.rl_reward import answer_reward as r; print(r(['The answer is B.'], ['B']))"
+    python -c "from reasonmed.method.rl_reward import answer_reward as r; print(r(['B.'], ['B']))"
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ OWNERS = {"run": None, "exec": None}  # the rest: reasonmed/ops/check.py SECTION
 ENTRIES = {"benchmarks": ("reasonmed.ingest.benchmarks", "Benchmark"),
            "external": ("reasonmed.ingest.external", "External")}
 # Dicts whose keys are free (passed through one-for-one, or keyed by name).
-FREE = {"models", "sft.config", "sft.lora", "evaluate.backend_options", "cost.api_prices",
+FREE = {"models", "sft.config", "sft.lora", "rl.config", "evaluate.backend_options", "cost.api_prices",
         "exec.roles", "benchmarks", "external", "evaluate.models"}
 PAPER_QUESTIONS = 194_925  # docs/method.md section 2
 

@@ -288,7 +288,8 @@ def test_a_local_model_folder_becomes_a_dep_of_the_models_stage(tmp_path):
     assert (tmp_path / "dvc.yaml").read_text() == (ROOT / "dvc.yaml").read_text()
 
 
-COMPUTE = {"reasonmed/llm/backends/hf.py", "reasonmed/method/tinymodels.py", "stages/sft.py"}
+COMPUTE = {"reasonmed/llm/backends/hf.py", "reasonmed/method/tinymodels.py", "stages/sft.py",
+           "reasonmed/method/rl.py"}
 
 
 @pytest.mark.parametrize("stage", sorted(DVC))

@@ -62,6 +62,9 @@ class EvalModel(Section):
     model: str  # a role under `models`, or a checkpoint folder
     dep: str  # what DVC hashes for the row: models/<role>, or the checkpoint (dvc.yaml reads it)
     param: str  # the params key the row reads besides `evaluate` (dvc.yaml reads it)
+    # the row this one continues (an RL checkpoint's SFT row): the report shows it under that
+    # row and compares the two on the same items
+    parent: str | None = None
 
 
 class Robustness(Section):

@@ -87,19 +87,26 @@ def make_config(kw: dict[str, Any]):
     """trl.SFTConfig(**kw); an unknown or invalid field fails naming `sft.config.<key>`."""
     from trl import SFTConfig
 
-    known = {f.name for f in dataclasses.fields(SFTConfig) if f.init}
+    return build_config(SFTConfig, kw, "sft")
+
+
+def build_config(config_cls, kw: dict[str, Any], section: str):
+    """`config_cls(**kw)` (a TRL config dataclass) for params `<section>.config`: unknown
+    fields, then ill-typed ones (one line per key), then the class's own checks, each failing
+    with a SystemExit that names the keys."""
+    known = {f.name for f in dataclasses.fields(config_cls) if f.init}
     unknown = sorted(set(kw) - known)
     if unknown:
-        raise SystemExit("params: unknown SFTConfig field(s): "
-                         + ", ".join(f"sft.config.{k}" for k in unknown))
-    wrong = type_errors(SFTConfig, kw)
+        raise SystemExit(f"params: unknown {config_cls.__name__} field(s): "
+                         + ", ".join(f"{section}.config.{k}" for k in unknown))
+    wrong = type_errors(config_cls, kw)
     if wrong:  # one line per key, before TrainingArguments fails on the first, deep inside
-        raise SystemExit("params: sft.config is invalid:\n" + "\n".join(
-            f"  sft.config.{k}: {m}" for k, m in wrong))
+        raise SystemExit(f"params: {section}.config is invalid:\n" + "\n".join(
+            f"  {section}.config.{k}: {m}" for k, m in wrong))
     try:
-        return SFTConfig(**kw)
+        return config_cls(**kw)
     except (TypeError, ValueError) as e:  # TrainingArguments' own consistency checks
-        raise SystemExit(f"params: sft.config is invalid: {e}") from None
+        raise SystemExit(f"params: {section}.config is invalid: {e}") from None
 
 
 def type_errors(config_cls, kw: dict[str, Any]) -> list[tuple[str, str]]:

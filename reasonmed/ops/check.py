@@ -48,6 +48,7 @@ SECTIONS = {
     "cost": "reasonmed.method.cost:Params",
     "score": "reasonmed.method.score:Params",
     "sft": "reasonmed.method.sft:Params",
+    "rl": "reasonmed.method.rl:Params",
     "evaluate": "reasonmed.method.evaluate:Params",
     "report": "reasonmed.report.gather:Params",
     "explore": "reasonmed.report.explorer:Params",
@@ -295,6 +296,8 @@ def problems(path: str = "params.yaml", reach: bool | str = False, static: bool 
         out = [*sections(path, raw), *roles(path, raw), *files_read(raw), *deps(raw)]
         if not any(".sft." in m or m.split(": ", 1)[-1].startswith("sft") for m in out):
             out += sft_config(path, raw)
+        if not any(".rl." in m or m.split(": ", 1)[-1].startswith("rl") for m in out):
+            out += importlib.import_module("reasonmed.method.rl").config_problems(path, raw)
         out += runtime.machine(path, raw)
     return list(dict.fromkeys(out + runtime.endpoints(path, raw, reach)))
 

@@ -70,12 +70,16 @@ def accuracy_rows(evals: dict[str, dict | None], metric: str
 
 
 def significance(preds: dict[str, dict[tuple[str, str], bool]], n_resamples: int,
-                 confidence: float, seed: int) -> list[dict]:
-    """Every pair of variants compared on the items both have a prediction for (strict)."""
+                 confidence: float, seed: int, pairs: list[tuple[str, str]] | None = None
+                 ) -> list[dict]:
+    """Every pair of variants (or the given pairs) compared on the items both have a
+    prediction for (strict)."""
     out = []
     names = list(preds)
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
+    if pairs is None:
+        pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    for a, b in pairs:
+        if a in preds and b in preds:
             shared = sorted(set(preds[a]) & set(preds[b]))
             if not shared:
                 out.append({"a": a, "b": b, "n": 0})
@@ -84,6 +88,23 @@ def significance(preds: dict[str, dict[tuple[str, str], bool]], n_resamples: int
             y = np.array([preds[b][k] for k in shared])
             out.append({"a": a, "b": b, **paired(x, y, n_resamples, confidence,
                                                  path_seed(seed, f"report/{a}/{b}"))})
+    return out
+
+
+def strict_correct(f: Path) -> dict[tuple[str, str], bool]:
+    """{(column, question id): strict correctness} of one evaluation's predictions."""
+    return {(r["column"], r["question_id"]): bool(r["strict_correct"])
+            for r in map(json.loads, f.read_text().splitlines()) if r}
+
+
+def ordered(rows: dict[str, dict]) -> list[str]:
+    """The main table's row order: params order, a row with a `parent` (an RL checkpoint)
+    right under that row."""
+    kids = {m: r.get("parent") for m, r in rows.items() if (r or {}).get("parent") in rows}
+    out = []
+    for m in rows:
+        if m not in kids:
+            out += [m] + [k for k, par in kids.items() if par == m]
     return out
 
 
@@ -101,17 +122,22 @@ def gather(data: Path, p: Params, params: dict) -> dict:
     ev = params["evaluate"]
     evals = {m: rj(f"evaluate/{m}/results.json")
              if (data / f"evaluate/{m}/results.json").exists() else None
-             for m in ev["models"]}
+             for m in ordered(ev["models"])}
     acc_cols, acc = accuracy_rows(evals, p.metric)
     acc_by_metric = {m: accuracy_rows(evals, m)[1] for m in SCORERS}
     preds = {}
     for v in p.variants:  # the ablation: the variants' per-item strict correctness
         f = data / f"evaluate/{v}/predictions.jsonl"
         if v in ev["models"] and f.exists():
-            preds[v] = {(r["column"], r["question_id"]): bool(r["strict_correct"])
-                        for r in map(json.loads, f.read_text().splitlines()) if r}
+            preds[v] = strict_correct(f)
     sig = significance(preds, ev.get("n_resamples", 1000), ev.get("confidence", 0.95),
                        params["run"]["seed"])
+    # each row with a parent (RL after SFT) against that row, on the same items
+    parents = [(m, r["parent"]) for m, r in ev["models"].items() if r.get("parent")]
+    fp = {m: data / f"evaluate/{m}/predictions.jsonl" for pair in parents for m in pair}
+    cont = significance({m: strict_correct(f) for m, f in fp.items() if f.exists()},
+                        ev.get("n_resamples", 1000), ev.get("confidence", 0.95),
+                        params["run"]["seed"], pairs=parents)
     score = rj("score/stats.json")
     loss = {}
     for v in p.variants:
@@ -133,7 +159,8 @@ def gather(data: Path, p: Params, params: dict) -> dict:
         "summary_words": [words(s.summary) for s in
                           read_jsonl(data / "summarize/summaries.jsonl", Summary)],
         "quality": score["variants"], "quality_external": score.get("external", {}),
-        "significance": sig, "confidence": ev.get("confidence", 0.95),
+        "significance": sig, "continued": cont,
+        "parents": {m: par for m, par in parents}, "confidence": ev.get("confidence", 0.95),
         "tiny": sorted(r for r, s in (params.get("models") or {}).items()
                        if isinstance(s, dict) and s.get("build")),
         "sft": {v: rj(f"sft/{v}/metrics.json") for v in p.variants},

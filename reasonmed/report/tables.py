@@ -88,6 +88,14 @@ def tables(d: dict, p: Params) -> dict[str, tuple[list[str], list[list], str]]:
                          "Ablation: paired comparison of the SFT variants on the same items "
                          "(strict accuracy; paired bootstrap CI of the difference, exact "
                          "McNemar test)"),
+        "rl": (["model", "after", "items", "model acc", "parent acc", "model - parent",
+                f"{100 * d['confidence']:.0f}% CI", "only model", "only parent", "McNemar p"],
+               [[s["a"], s["b"], s["n"], s.get("acc_a"), s.get("acc_b"), s.get("diff"),
+                 f"[{s['ci_lo']:.2f}, {s['ci_hi']:.2f}]" if s["n"] else None,
+                 s.get("only_a"), s.get("only_b"), s.get("mcnemar_p")]
+                for s in d["continued"]],
+               "RL after SFT: each RL checkpoint against its SFT parent on the same items "
+               "(strict accuracy; paired bootstrap CI of the difference, exact McNemar test)"),
         "sft": (["variant", "examples", "steps", "train loss", "tokens/s", "peak RSS (MB)"],
                 [[v, m.get("examples"), m.get("steps"), m.get("train_loss"),
                   m.get("tokens_per_s"), m.get("peak_rss_mb")]
@@ -107,7 +115,9 @@ def accuracy_table(d: dict) -> list[list]:
     def cell(row: dict, c: str):
         return f"{row[c][0]:.1f} [{row[c][1]:.1f}, {row[c][2]:.1f}]" if c in row else MISSING
 
-    return [[m, label] + [cell(d["acc_by_metric"][s].get(m, {}), c) for c in d["acc_cols"]]
+    parents = d.get("parents", {})
+    return [[f"{m} (RL after {parents[m]})" if m in parents else m, label]
+            + [cell(d["acc_by_metric"][s].get(m, {}), c) for c in d["acc_cols"]]
             for m in d["acc"] for s, label in SCORERS.items()]
 
 
@@ -163,6 +173,9 @@ def headline(d: dict, p: Params) -> dict:
                                                    **d["quality_external"]}.items()},
         "ablation": {f"{s['a']}-{s['b']}": {"diff": s.get("diff"), "mcnemar_p": s.get("mcnemar_p")}
                      for s in d["significance"]},
+        "rl_vs_parent": {f"{s['a']}-{s['b']}": {"diff": s.get("diff"),
+                                                 "mcnemar_p": s.get("mcnemar_p")}
+                         for s in d.get("continued", [])},
         # the total per model (per column: tables/accuracy.md and data/evaluate/*/results.json)
         "accuracy": {m: row.get(TOTALS["micro"], (None,))[0] for m, row in d["acc"].items()},
         "accuracy_metric": p.metric,

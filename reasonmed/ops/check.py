@@ -23,6 +23,7 @@ import os
 import re
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,10 @@ SECTIONS = {
 ENTRIES = {"benchmarks": "reasonmed.ingest.benchmarks:Benchmark",
            "external": "reasonmed.ingest.external:External"}
 TOP = {"run", "exec", "models", *SECTIONS, *ENTRIES}
-RELEVANT = re.compile(r"KEY|TOKEN|SECRET|^OPENAI_|^AZURE_|^HF_|^HUGGINGFACE|^CUDA_|^NVIDIA_")
+# (not HF_HUB_OFFLINE & co.: a stage sets them for itself, and the generate stage's own
+# call of the check must find the pass the preflight stage left)
+RELEVANT = re.compile(r"KEY|TOKEN|SECRET|^OPENAI_|^AZURE_|^HF_HOME$|^HF_HUB_CACHE$|"
+                      r"^HUGGINGFACE_HUB_CACHE$|^CUDA_VISIBLE_DEVICES$|^NVIDIA_VISIBLE_DEVICES$")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -293,6 +297,9 @@ def problems(path: str = "params.yaml", reach: bool | str = False, static: bool 
         return [f"{path}: the top level must be a mapping of sections"]
     out = []
     if static:
+        # building SFTConfig/GRPOConfig makes transformers warn about its own deprecations:
+        # not a problem in the params, and the check's output is one line per problem
+        warnings.filterwarnings("ignore", category=FutureWarning)
         out = [*sections(path, raw), *roles(path, raw), *files_read(raw), *deps(raw)]
         if not any(".sft." in m or m.split(": ", 1)[-1].startswith("sft") for m in out):
             out += sft_config(path, raw)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from reasonmed.core.params import load
 from reasonmed.core.stage import StageRun, entry
-from reasonmed.report.explorer import Params, open_streams, run
+from reasonmed.report.explorer import Params, open_streams, read_rollouts, run
 from reasonmed.report.site import write_site
 
 log = logging.getLogger("reasonmed.explore")
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     p = load("explore", Params, a.params)
     with ExitStack() as stack:
         streams, missing = open_streams(Path(a.data), stack)
+        streams["rollouts"] = read_rollouts(Path(a.data), p.max_chars)
         questions = streams.pop("questions")
         written = write_site(run(questions, streams, p, missing), a.out)
     job.finish(None, None, **written)

@@ -1,8 +1,9 @@
 """rl: GRPO after SFT on one variant's checkpoint, rewarded by the strict answer reader.
 
 Trains data/sft/<variant>/model on the hard training questions (reasonmed/method/rl.py) and
-writes <out>/model/ (same layout as the SFT checkpoint), <out>/metrics.json, <out>/stats.json
-and <out>/curves.csv (reward, KL, completion length per step: a DVC plot). Checkpoints live
+writes <out>/model/ (same layout as the SFT checkpoint), <out>/metrics.json, <out>/stats.json,
+<out>/curves.csv (reward, KL, completion length per step: a DVC plot) and <out>/samples.jsonl
+(the first and last step's groups of completions with each reward term). Checkpoints live
 in work/rl/<variant>/ while training; an interrupted run resumes from the last one.
 
     python -m stages.rl data/sft/reasonmed/model data/collect/questions.jsonl \
@@ -20,6 +21,7 @@ from reasonmed.core.params import load, load_run, read_params
 from reasonmed.core.records import Question, Route, read_jsonl
 from reasonmed.core.stage import StageRun, entry
 from reasonmed.method import rl
+from reasonmed.method.rl_rollouts import Rollouts, gather, write_samples
 
 
 def main() -> None:
@@ -42,10 +44,12 @@ def main() -> None:
     weights = hashlib.sha256(Path(a.model, "model.safetensors").read_bytes()).hexdigest()
     rl.prepare_work(work, {"rl": p.model_dump(), "seed": run_p.seed, "model": weights,
                            "prompts": [r["question_id"] for r in rows]})
-    res = rl.run(rows, p, a.model, run_p.seed, work, run_p.progress_every_s)
+    groups = Rollouts(work / "rollouts")  # kept beside the checkpoints: a resume keeps them
+    res = rl.run(rows, p, a.model, run_p.seed, work, run_p.progress_every_s, groups)
     res["trainer"].save_model(str(out / "model"))  # with the tokenizer (processing_class)
     if res["trainer"].is_world_process_zero():
         rl.write_curves(out / "curves.csv", rl.curve_rows(res["trainer"].state.log_history))
+        write_samples(out / "samples.jsonl", gather(groups.records()))
         m, stats, facts = rl.metrics(res, counts, out.name)
         st.finish(out, stats, headline=m, **facts)
         shutil.rmtree(work, ignore_errors=True)  # the model is the artifact

@@ -174,6 +174,7 @@ def site_files(data: Path, stack: contextlib.ExitStack, **over):
     """The stage's run() over the artifacts under `data` (files stay open on `stack`)."""
     streams, missing = explorer.open_streams(data, stack)
     questions = streams.pop("questions")
+    streams["rollouts"] = explorer.read_rollouts(data, PARAMS.get("max_chars", 4000))  # as the stage does
     return explorer.run(questions, streams, explorer.Params(**{**PARAMS, **over}), missing)
 
 
@@ -186,6 +187,12 @@ def build(data: Path, **over) -> dict[str, tuple]:
 def data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data")
     write_artifacts(root)
+    # one RL group on qmedium (the rl stage's samples.jsonl: first/last step, each reward term)
+    (root / "rl/reasonmed").mkdir(parents=True)
+    (root / "rl/reasonmed/samples.jsonl").write_text(json.dumps({
+        "step": 0, "question_id": "qmedium", "completions": [
+            {"text": "<think>gout</think>\nThe answer is B.", "answer_reward": 1.0, "format_reward": 1.0},
+            {"text": "A or B", "answer_reward": 0.0, "format_reward": 0.0}]}) + "\n")
     return root
 
 
@@ -390,6 +397,7 @@ def test_browser_opens_a_question_with_its_nine_paths(browser):
     assert "a refined, better CoT" in text and "rejected refine output" in text
     page.click("#question-view .toggle-all")
     assert page.locator("#question-view details.path[open]").count() == 9
+    assert "RL rollouts (1 groups)" in text and "1/2 right" in text  # the RL stage's group
     if shot := os.environ.get("REASONMED_SCREENSHOT"):
         out = Path(shot) if Path(shot).is_absolute() else ROOT / shot
         out.parent.mkdir(parents=True, exist_ok=True)

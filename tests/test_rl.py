@@ -225,6 +225,11 @@ def test_grpo_two_steps_deterministic_and_resumable(tmp_path, two_steps):
         sorted(p.name for p in SFT.iterdir())  # the SFT layout: evaluate loads it alike
     assert not (tmp_path / "work-a").exists()  # checkpoints go once the model is written
     assert sha(runs[0]) == sha(runs[1])
+    samples = (runs[0] / "samples.jsonl").read_bytes()
+    assert samples == (runs[1] / "samples.jsonl").read_bytes()
+    groups = [json.loads(x) for x in samples.splitlines()]
+    assert {g["step"] for g in groups} == {0, 1} and all(
+        {"text", "answer_reward", "format_reward"} <= set(c) for g in groups for c in g["completions"])
 
     out, work = tmp_path / "c" / "reasonmed", tmp_path / "work-c"
     proc = stage(out, work, two_steps)
@@ -241,6 +246,7 @@ def test_grpo_two_steps_deterministic_and_resumable(tmp_path, two_steps):
     assert proc.wait(timeout=300) == 0, logged(work)[-3000:]
     assert "resuming from" in logged(work)
     assert sha(out) == sha(runs[0])
+    assert (out / "samples.jsonl").read_bytes() == samples  # the groups before the resume kept
     shutil.rmtree(tmp_path, ignore_errors=True)
 
 
@@ -260,3 +266,43 @@ def test_report_shows_rl_rows_under_their_parent_and_pairs_them():
                                                      ("cotmed_rl", "cotmed")])
     assert (s["a"], s["b"], s["n"], s["only_a"], s["only_b"]) == \
         ("reasonmed_rl", "reasonmed", 30, 15, 0)
+
+
+# --- the rollouts the explorer shows ---------------------------------------------------
+
+
+def test_rollouts_record_each_term_pass_values_through_and_keep_first_and_last_step(tmp_path):
+    from reasonmed.method.rl_reward import answer_reward, format_reward
+    from reasonmed.method.rl_rollouts import Rollouts, gather
+
+    r = Rollouts(tmp_path / "rollouts")
+    answer, fmt = r.wrap(answer_reward), r.wrap(format_reward)
+    assert (answer.__name__, fmt.__name__) == ("answer_reward", "format_reward")  # TRL's log keys
+    texts = ["<think>x</think>\nThe answer is A.", "The answer is B.", "A or B", ""]
+    for step in range(3):
+        r.step = lambda step=step: step
+        kw = {"gold": ["A"] * 4, "options": None, "question_id": ["q1", "q1", "q2", "q2"]}
+        assert answer(texts, **kw) == answer_reward(texts, **kw)  # untouched
+        assert fmt(texts, **kw) == format_reward(texts, **kw)
+    groups = gather(r.records())
+    assert [(g["step"], g["question_id"]) for g in groups] == [(0, "q1"), (0, "q2"), (2, "q1"), (2, "q2")]
+    first = groups[0]["completions"]
+    assert [c["text"] for c in first] == texts[:2] and first[0]["answer_reward"] == 1.0
+    assert first[1]["answer_reward"] == 0.0 and "format_reward" in first[1]
+    # a redone step (a resumed run) overwrites its own file: the same records, no duplicates
+    r.step = lambda: 2
+    answer(texts, **kw)
+    assert gather(r.records()) == groups
+
+
+def test_the_explorer_shows_each_prompts_rollouts(tmp_path):
+    from reasonmed.report.explorer import read_rollouts
+
+    (tmp_path / "rl/reasonmed").mkdir(parents=True)
+    (tmp_path / "rl/reasonmed/samples.jsonl").write_text(json.dumps(
+        {"step": 0, "question_id": "q1", "completions": [
+            {"text": "x" * 50, "answer_reward": 1.0, "format_reward": 0.0}]}) + "\n")
+    got = read_rollouts(tmp_path, max_chars=10)
+    assert list(got) == ["q1"] and got["q1"][0]["variant"] == "reasonmed"
+    assert got["q1"][0]["completions"][0]["answer_reward"] == 1.0
+    assert "truncated by the explorer" in got["q1"][0]["completions"][0]["text"]  # clipped like every text

@@ -289,6 +289,19 @@ function outcomeHtml(d) {
   return `${status}${cd}<table class="rows">${rowsOf}</table>`;
 }
 
+// The RL stage's groups on this prompt (first and last step, per variant): each completion
+// with its answer reward (strict letter = gold) and format reward.
+function rolloutsHtml(d) {
+  if (!d.rl || !d.rl.length) return "";
+  const mark = (x) => (x === undefined || x === null ? "—" : x >= 1 ? `<span class="yes">${x}</span>` : `<span class="no">${x}</span>`);
+  const groups = d.rl.map((g) => `<details class="rollout"><summary><b>${esc(g.variant)}</b> · step ${g.step} ·
+    ${g.completions.filter((c) => c.answer_reward >= 1).length}/${g.completions.length} right</summary>
+    <table class="rows"><tr><th>answer</th><th>format</th><th>completion</th></tr>${g.completions.map((c) =>
+      `<tr><td>${mark(c.answer_reward)}</td><td>${mark(c.format_reward)}</td><td><pre>${esc(c.text || "")}</pre></td></tr>`).join("")}
+    </table></details>`).join("");
+  return `<h3>RL rollouts (${d.rl.length} groups)</h3>${groups}`;
+}
+
 function questionHtml(d) {
   const r = d.route;
   const tier = r ? r.tier : "no route";
@@ -313,6 +326,7 @@ function questionHtml(d) {
   <div class="paths">${d.paths.map((p) => pathHtml(p, d, inRows)).join("") || "<p class=muted>No paths.</p>"}</div>
   <h3>Chosen CoTs (${d.chosen.length})</h3>
   ${d.chosen.map((c) => chosenHtml(c, d, pathsById)).join("") || `<p class="muted">None: no stage chose a CoT for this question.</p>`}
+  ${rolloutsHtml(d)}
   ${unmatched}`;
 }
 

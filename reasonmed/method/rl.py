@@ -37,6 +37,7 @@ from reasonmed.core.conversation import Row, to_conversation
 from reasonmed.core.params import Section
 from reasonmed.core.records import Question, Route, atomic_path
 from reasonmed.method.rl_reward import answer_reward, format_reward
+from reasonmed.method.rl_rollouts import Rollouts
 from reasonmed.method.sft import build_config, config_kwargs, step_progress, type_errors
 
 log = logging.getLogger("reasonmed.rl")
@@ -163,9 +164,9 @@ def prepare_work(work: Path, key: dict[str, Any]) -> None:
 
 
 def run(rows: list[dict], p: Params, model: str, seed: int, work: Path,
-        every_s: float = 10.0) -> dict[str, Any]:
+        every_s: float = 10.0, rollouts: Rollouts | None = None) -> dict[str, Any]:
     """GRPO on `rows` from the checkpoint `model`; checkpoints under `work` (resumed from the
-    last one there). {trainer, result, resumed_from}."""
+    last one there); `rollouts` records every scored group. {trainer, result, resumed_from}."""
     import datasets
     import torch
     from datasets import Dataset
@@ -182,8 +183,12 @@ def run(rows: list[dict], p: Params, model: str, seed: int, work: Path,
         raise SystemExit(f"rl: no prompts in tiers {p.tiers}")
     cfg = make_config(grpo_kwargs(p, str(work), seed, torch.cuda.is_available()))
     tok = AutoTokenizer.from_pretrained(model)
-    trainer = GRPOTrainer(model=model, reward_funcs=[answer_reward, format_reward], args=cfg,
-                          train_dataset=Dataset.from_list(rows), processing_class=tok)
+    funcs = [answer_reward, format_reward]
+    trainer = GRPOTrainer(model=model, args=cfg, train_dataset=Dataset.from_list(rows),
+                          reward_funcs=[rollouts.wrap(f) for f in funcs] if rollouts else funcs,
+                          processing_class=tok)
+    if rollouts:
+        rollouts.step = lambda: trainer.state.global_step
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(step_progress(f"rl[{Path(model).parent.name}]", every_s))

@@ -3,8 +3,9 @@
 Not a method step: a view over the artifacts (INPUTS). Per question: the question, its
 options and gold answer, its paths (agent, temperature, verdict and reason, ranker score,
 chosen marker, CoT), its tier and error count, the refined or optimized CoT beside the
-original with its re-verification, the summary, and the rows it put in each dataset (or the
-accounting reason it was dropped). The list filters by tier, source, verdict, agent and
+original with its re-verification, the summary, the rows it put in each dataset (or the
+accounting reason it was dropped), and, for an RL prompt, each variant's groups of
+completions with their rewards (rl/<variant>/samples.jsonl). The list filters by tier, source, verdict, agent and
 dataset membership, and searches ids and question text. A missing artifact is logged,
 listed on the page and shown as absent.
 
@@ -243,6 +244,7 @@ def build_site(questions: Iterable[Question], *, paths: Iterable[CoTPath] = (),
                rows: dict[str, Iterable[Keyed]] | None = None, questions_per_shard: int,
                index_rows_per_shard: int, page_size: int, max_chars: int, snippet_chars: int,
                search_chars: int, raw_completions: bool = False, missing: Iterable[str] = (),
+               rollouts: dict[str, list[dict]] | None = None,
                title: str = "ReasonMed explorer") -> Iterator[tuple[str, str]]:
     """Yield (relative path, text) of every data file of the site, streaming, in question
     order; data/meta.js comes last. Every stream must be ordered by question (collect's
@@ -266,6 +268,9 @@ def build_site(questions: Iterable[Question], *, paths: Iterable[CoTPath] = (),
         d = question_detail(q, ps, vs, rs, ss, {"rank": rk, "refine": rf, "optimize": op}, sm,
                             acc[0].value if acc else None, in_rows, max_chars=max_chars,
                             raw=raw_completions)
+        if rollouts and q.id in rollouts:  # the RL stage's groups on this prompt, if any
+            d["rl"] = rollouts[q.id]
+            counts.update(rl_groups=len(d["rl"]))
         row = index_row(d, sources, agents, reasons, snippet_chars)
         tiers[TIERS[row[2]]] += 1
         counts.update(questions=1, paths=len(ps), verdicts=len(vs), scores=len(ss),
@@ -326,6 +331,22 @@ INPUTS: dict[str, tuple[str, Any]] = {
     "accounting": ("assemble/accounting.jsonl", scan_accounting),
     **{f"rows_{v}": (f"assemble/datasets/{v}.jsonl", scan_rows) for v in VARIANTS},
 }
+
+
+def read_rollouts(root: Path, max_chars: int) -> dict[str, list[dict]]:
+    """question id -> the RL stage's groups on it, every variant (rl/<variant>/samples.jsonl:
+    the first and last step's completions with each reward term; a few per variant, so they
+    are held in memory rather than streamed)."""
+    out: dict[str, list[dict]] = {}
+    for v in VARIANTS:
+        f = root / "rl" / v / "samples.jsonl"
+        if not f.exists():
+            continue
+        for line in f.read_text(encoding="utf-8").splitlines():
+            g = json.loads(line)
+            g["completions"] = [{**c, "text": clip(c.get("text"), max_chars)} for c in g["completions"]]
+            out.setdefault(g.pop("question_id"), []).append({"variant": v, **g})
+    return out
 
 
 def run(questions: Iterable[Question], streams: dict[str, Iterable[Any]], p: Params,

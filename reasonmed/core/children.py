@@ -22,11 +22,16 @@ def wait_child(proc: subprocess.Popen) -> int:
         # need not stop its own jobs, so signal every process below it (they are still its
         # descendants now), let them stop cleanly (each shard's completions are already
         # cached), and kill what is left: no job outlives the stage.
+        # A second signal must not cut the clean-up short (`kill <dvc>` can bring two: the
+        # one DVC passes on and the one this process gets when its parent dies): the stage
+        # is stopping already, so further ones are ignored until its children are gone.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
         stop(proc, None if isinstance(e, KeyboardInterrupt) else signal.SIGTERM)
         raise
 
 
-def stop(proc: subprocess.Popen, sig: int | None, grace_s: float = 30) -> None:
+def stop(proc: subprocess.Popen, sig: int | None, grace_s: float = 20) -> None:
     """Send `sig` to `proc` and all its descendants (None: they have had Ctrl-C's SIGINT
     already, a second one would cut their clean stop short); kill those alive after
     `grace_s`."""

@@ -103,7 +103,7 @@ def test_report_regenerates_figures_and_tables(repo):
 
 
 @pytest.mark.slow
-def test_the_readme_ablation_command_reruns_only_sft_evaluate_report(repo):
+def test_the_readme_ablation_commands_rerun_exactly_their_downstream(repo):
     """`dvc exp run -S sft.config.learning_rate=5e-4`, exactly as the README gives it: DVC
     rewrites params.yaml itself (YAML 1.2, its own layout), and only that line changes."""
     dst, _ = repo
@@ -111,12 +111,19 @@ def test_the_readme_ablation_command_reruns_only_sft_evaluate_report(repo):
     before = (dst / "params.yaml").read_text()
     out = sh("dvc", "exp", "run", "-S", "sft.config.learning_rate=5e-4", cwd=dst).stdout
     ran = {name.split("@")[0] for name in stages_run(out)}
-    assert ran == {"sft", "evaluate", "report"}, out[-2000:]
+    # RL continues from each SFT checkpoint, and the explorer shows RL's rollouts
+    assert ran == {"sft", "rl", "evaluate", "report", "explore"}, out[-2000:]
     changed = [line for line in difflib.unified_diff(
         before.splitlines(), (dst / "params.yaml").read_text().splitlines(), lineterm="", n=0)
         if line[:1] in "+-" and not line.startswith(("+++", "---"))]
     assert len(changed) == 2 and all("learning_rate:" in line for line in changed), changed
     assert read_params(dst / "params.yaml")["sft"]["config"]["learning_rate"] == 5e-4
+    # an RL knob reruns exactly RL, the RL rows' evaluations, the report, and the explorer
+    # (it shows the rollouts, which the knob changes)
+    out = sh("dvc", "exp", "run", "-S", "rl.config.learning_rate=2e-5", cwd=dst).stdout
+    rows = {r for r in read_params(dst / "params.yaml")["evaluate"]["models"] if r.endswith("_rl")}
+    assert stages_run(out) == {f"rl@{v}" for v in read_params(dst / "params.yaml")["rl"]["variants"]} | {
+        f"evaluate@{r}" for r in rows} | {"report", "explore"}, out[-2000:]
 
 
 @pytest.mark.slow

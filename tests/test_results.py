@@ -61,8 +61,11 @@ def test_an_experiment_row_names_the_params_it_changed(tmp_path):
     sh("git", "update-ref", f"refs/exps/{base[:2]}/{base[2:]}/lr-5e-4", exp, cwd=repo)
     out = sh(sys.executable, str(ROOT / "scripts/results.py"), cwd=repo).stdout
     fits(out)
-    row = next(line for line in out.splitlines() if line.startswith("  lr-5e-4"))
-    assert "99.99" in row and "sft.config.learning_rate=0.0005" in row
+    lines = out.splitlines()
+    i = next(i for i, line in enumerate(lines) if line.startswith("  lr-5e-4"))
+    # its changes beside the accuracies, or on the lines under them when the row is full
+    row = "\n".join([lines[i], *(x for x in lines[i + 1:i + 3] if x.startswith("    "))])
+    assert "99.99" in lines[i] and "sft.config.learning_rate=0.0005" in row, out
     assert "learning_rate" not in out.replace(row, "")  # the baseline and workspace changed nothing
 
 

@@ -78,7 +78,12 @@ def test_report_regenerates_figures_and_tables(repo):
     assert figs == sorted(["accuracy.png", "composition.png", "error_counts.png", "lengths.png",
                            "pass_rate.png", "quality.png", "sft_loss.png"])
     m = json.loads((dst / "reports/metrics.json").read_text())
-    models = list(read_params(dst / "params.yaml")["evaluate"]["models"])
+    spec = read_params(dst / "params.yaml")["evaluate"]["models"]
+    # params order, with each RL row right under its SFT parent
+    models = []
+    for name in (n for n in spec if not spec[n].get("parent")):
+        models += [name, *(n for n in spec if spec[n].get("parent") == name)]
+    assert sorted(models) == sorted(spec)
     assert list(m["accuracy"]) == models
     rows = m["dataset"]["rows"]
     assert rows["reasonmed"] == rows["cotmed"] == rows["responsemed"] > 0
@@ -88,7 +93,8 @@ def test_report_regenerates_figures_and_tables(repo):
     # the main table: every evaluate.models row (two baselines at least), every column, totals
     main = (dst / "reports/tables/accuracy.md").read_text().splitlines()
     # one row per model and scorer, side by side: strict, strict+judge, huatuo
-    assert [r.split(" | ")[0].strip("| ") for r in main[2:]] == [m for m in models for _ in range(3)]
+    label = {n: f"{n} (RL after {spec[n]['parent']})" if spec[n].get("parent") else n for n in spec}
+    assert [r.split(" | ")[0].strip("| ") for r in main[2:]] == [label[m] for m in models for _ in range(3)]
     assert [r.split(" | ")[1] for r in main[2:5]] == ["strict", "strict+judge", "huatuo"]
     assert sum(m.startswith("baseline") for m in models) >= 2
     for col in ("medqa", "medmcqa", "pubmedqa", "total (micro)", "total (macro)"):

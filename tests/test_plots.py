@@ -23,12 +23,26 @@ def show(out: Path, *extra: str) -> str:
 
 
 def vega_plots() -> int:
+    """The Vega views dvc.yaml declares: each foreach stage's CSV plots once per item, and
+    the top-level plots that are no image (a named plot over CSV columns, a CSV file)."""
     import yaml
 
-    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-    items = dvc["stages"]["sft"]["foreach"]
-    return len(items) * sum(1 for p in dvc["stages"]["sft"]["do"]["plots"]
-                            if next(iter(p)).endswith(".csv"))
+    from reasonmed.core.params import read_params
+
+    def is_csv(p) -> bool:
+        return (next(iter(p)) if isinstance(p, dict) else p).endswith(".csv")
+
+    dvc, params = yaml.safe_load((ROOT / "dvc.yaml").read_text()), read_params(ROOT / "params.yaml")
+    n = 0
+    for st in dvc["stages"].values():
+        csv = sum(is_csv(p) for p in (st.get("do") or st).get("plots") or [])
+        items = st.get("foreach", [None])
+        if isinstance(items, str):  # ${section.key}: the params list it loops over
+            items = params
+            for part in st["foreach"].strip("${} ").split("."):
+                items = items[part]
+        n += csv * len(items)
+    return n + sum(isinstance(p, dict) or is_csv(p) for p in dvc.get("plots") or [])
 
 
 def drawn(page: Path) -> tuple[int, list[str]]:

@@ -6,6 +6,8 @@ Converse checks: no permutation is the original order; an order with no answer i
 consistent; an output in another format than asked is not `followed` (strict still reads it).
 """
 
+from pathlib import Path
+
 import pytest
 
 from reasonmed.core.failures import Failures
@@ -207,7 +209,14 @@ def test_metrics_pair_each_slice_with_clean_and_measure_consistency():
     rows2 = rb.ask(items, fake_llm("The answer is A."), p, run_seed=1, failures=Failures("e"))
     assert rb.metrics(rows2, clean, questions, p, 1, len(items))["permutations"]["consistency"] == 0.0
     assert m == rb.metrics(rows, clean, questions, p, run_seed=1, n_items=len(items)), "seeded"
-    assert "prefill_wrong" in rb.table("x", m)
+    # the evaluate stage's one terminal line names the worst slice
+    from reasonmed.method.evaluate_row import summary_line
+
+    micro = {"n": 8, "strict_acc": 25.0, "strict_ci_lo": 0.0, "strict_ci_hi": 50.0}
+    line = summary_line("x", {"total": {"micro": micro}}, m, Path("out"))
+    worst = min((k for k, e in m["slices"].items() if e["n"]), key=lambda k: m["slices"][k]["diff"])
+    assert line.startswith("evaluate x: strict 25.0% [0.0, 50.0] of 8 items; worst slice " + worst)
+    assert "\n" not in line
 
 
 def test_a_question_in_two_columns_or_twice_in_one_is_counted_each_time():

@@ -5,9 +5,9 @@ options and gold answer, its paths (agent, temperature, verdict and reason, rank
 chosen marker, CoT), its tier and error count, the refined or optimized CoT beside the
 original with its re-verification, the summary, the rows it put in each dataset (or the
 accounting reason it was dropped), and, for an RL prompt, each variant's groups of
-completions with their rewards (rl/<variant>/samples.jsonl). The list filters by tier, source, verdict, agent and
-dataset membership, and searches ids and question text. A missing artifact is logged,
-listed on the page and shown as absent.
+completions with their rewards (rl/<variant>/samples.jsonl). The list filters by tier,
+source, verdict, agent and dataset membership, and searches ids and question text. A
+missing artifact is logged, listed on the page and shown as absent.
 
 One page (`index.html` + `app.js` + `style.css`, hand-written in assets/explorer/) reads
 its data from JS files that call `window.__shard(kind, n, data)`: a <script> tag loads

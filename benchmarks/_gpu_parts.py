@@ -1,4 +1,4 @@
-"""The five parts of the GPU check (benchmarks/gpu_check.py). Each part has `plan_N(ctx)`,
+"""The six parts of the GPU check (benchmarks/gpu_check.py). Each part has `plan_N(ctx)`,
 which builds every argument object without CUDA (what `--dry-run` reports), and
 `run_N(ctx, plan)`, which measures on one GPU and returns {figure, target, met, details}.
 `ctx` holds the model folder, the work folder, the seed and the sizes.
@@ -439,5 +439,7 @@ def run_5(ctx: dict, plan: dict) -> dict:
                         for arm, g in got.items()}}
 
 
-PLANS = {1: plan_1, 2: plan_2, 3: plan_3, 4: plan_4, 5: plan_5}
-RUNS = {1: run_1, 2: run_2, 3: run_3, 4: run_4, 5: run_5}
+from benchmarks._gpu_rl import plan_6, run_6  # noqa: E402  (part 6: GRPO, its own file)
+
+PLANS = {1: plan_1, 2: plan_2, 3: plan_3, 4: plan_4, 5: plan_5, 6: plan_6}
+RUNS = {1: run_1, 2: run_2, 3: run_3, 4: run_4, 5: run_5, 6: run_6}

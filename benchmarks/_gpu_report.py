@@ -11,7 +11,8 @@ TITLES = {1: "generate on vLLM: project path vs bare engine; prefix caching",
           2: "verify with guided JSON (the verifier's schema) on vLLM",
           3: "SFT tokens/s and peak GPU memory: TRL defaults vs padding-free / packing / Liger",
           4: "`accelerate launch` with configs/accelerate/deepspeed_zero3.yaml on one GPU",
-          5: "GPU SFT checkpoint reproducibility (deterministic algorithms or not)"}
+          5: "GPU SFT checkpoint reproducibility (deterministic algorithms or not)",
+          6: "GRPO steps through the rl stage's path (vLLM colocated when installed)"}
 SAME = ("a GPU rebuild with these switches reproduces the checkpoint bytes on the same GPU "
         "model and software")
 DIFFERENT = "does not; `dvc pull` gets the exact checkpoint"

@@ -2,7 +2,7 @@
 reproduces from part 5's result.
 
 The dry run is the script as a user runs it (scripts/gpu-check.sh): every argument object
-of the five parts is built here (vLLM kwargs as dicts, SFTConfig kwargs and a built
+of the six parts is built here (vLLM kwargs as dicts, SFTConfig kwargs and a built
 SFTConfig, the accelerate command line and its params file read by the stage's loaders,
 the model config and parameter count), so a renamed field or a bad config fails before a
 GPU is booked. The measurements themselves need one GPU (about 8 minutes).
@@ -32,7 +32,7 @@ def test_the_dry_run_builds_every_part_and_writes_the_report(tmp_path):
     for n in TITLES:
         assert f"part {n} (not run (dry run)" in stdout  # one line per part, as it finishes
         assert f"## Part {n}: {TITLES[n]}" in report
-    assert report.count("| not run (dry run) |") == 5 and "Status: error" not in report
+    assert report.count("| not run (dry run) |") == 6 and "Status: error" not in report
     # the argument objects of each part
     for needle in ('"engine (vllm.LLM kwargs)"', '"enable_prefix_caching": true',
                    '"backend": "guidance"', '"requests": 288',  # 32 questions x 9
@@ -40,7 +40,8 @@ def test_the_dry_run_builds_every_part_and_writes_the_report(tmp_path):
                    '"TRL defaults"', '"packing": true', '"padding_free": true', "SFTConfig built",
                    '"accelerate.commands.launch"', '"configs/accelerate/deepspeed_zero3.yaml"',
                    '"stages.sft"', '"CUBLAS_WORKSPACE_CONFIG": ":4096:8"',
-                   '"model_type": "qwen2"', "parameters (0.5b)"):
+                   '"model_type": "qwen2"', "parameters (0.5b)",
+                   "GRPOConfig built", '"reward_weights"', '"num_generations": 8'):
         assert needle in report, needle
     # no temp folder or interpreter path leaks into a report meant to be committed
     assert str(tmp_path) not in report.replace(str(tmp_path / "gpu.md"), "")
@@ -51,7 +52,7 @@ def test_only_picks_parts(tmp_path):
     stdout, report = dry_run(tmp_path, "--only", "2,4")
     assert "part 2 (" in stdout and "part 4 (" in stdout and "part 1 (" not in stdout
     assert "## Part 2" in report and "## Part 4" in report and "## Part 3" not in report
-    assert report.count("not chosen (--only)") == 3
+    assert report.count("not chosen (--only)") == 4
 
 
 def fabricated(same: bool) -> dict:
@@ -80,4 +81,4 @@ def test_the_report_table_and_the_rebuild_paragraph_follow_part_5():
 def test_the_rebuild_paragraph_without_part_5_says_what_is_expected():
     text = render({}, {1: {"status": "not run (dry run)"}})
     assert "Not measured yet" in text and "same GPU model, driver and library versions" in text
-    assert "`dvc pull`" in text and text.count("not chosen (--only)") == 4
+    assert "`dvc pull`" in text and text.count("not chosen (--only)") == 5

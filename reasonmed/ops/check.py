@@ -151,8 +151,9 @@ def roles(path: str, raw: dict) -> Iterator[str]:
         opts = dict(role_exec.get(role) or {})
         yield from (f"{where}: {m}" for m in _backend_options(spec, opts))
         if spec.backend == "openai":
-            azure = spec.options.get("azure_endpoint")
-            env = opts.get("api_key_env") or ("AZURE_OPENAI_API_KEY" if azure else "OPENAI_API_KEY")
+            from reasonmed.ops.runtime import key_env
+
+            env = key_env(spec, opts)
             if not os.environ.get(env) and not opts.get("keyless"):
                 yield (f"{where}: the API key variable {env} is not set (exec.roles.{role}."
                        "api_key_env names it; a server that needs no key: "

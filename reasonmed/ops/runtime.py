@@ -168,6 +168,12 @@ def launcher(path: str, raw: dict) -> list[str]:
     return out
 
 
+def key_env(spec: ModelSpec, exec_opts: dict) -> str:
+    """The variable holding an openai role's key, as the backend reads it."""
+    return exec_opts.get("api_key_env") or ("AZURE_OPENAI_API_KEY" if spec.options.get("azure_endpoint")
+                                            else "OPENAI_API_KEY")
+
+
 def endpoint_of(spec: ModelSpec) -> str:
     return (spec.options.get("base_url") or spec.options.get("azure_endpoint")
             or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
@@ -251,8 +257,5 @@ def endpoints(path: str, raw: dict, reach: str) -> list[str]:
             continue
         if reach == "remote" and is_local(endpoint_of(spec)):
             continue
-        opts = ex.get(role) or {}
-        env = opts.get("api_key_env") or ("AZURE_OPENAI_API_KEY" if spec.options.get("azure_endpoint")
-                                          else "OPENAI_API_KEY")
-        asked[role] = (spec, os.environ.get(env))
+        asked[role] = (spec, os.environ.get(key_env(spec, ex.get(role) or {})))
     return ask_endpoints(path, asked) if asked else []

@@ -166,3 +166,16 @@ def test_the_docstring_command_runs_a_role_with_no_model(tmp_path, monkeypatch, 
     assert out.out.startswith("Yes.\n") and json.loads(out.out[out.out.index("["):])[0]["cache_hits"] == 1
     [line] = out.err.splitlines()
     assert "| no generation | " in line and "| cache hit | seed 4 |" in line
+
+
+def test_python_dash_m_reasonmed_llm_is_the_client(tmp_path):
+    import subprocess
+    import sys
+
+    params = tmp_path / "fake.yaml"
+    params.write_text('models:\n  judge: {backend: fake, model: judge, options: {reply: "Yes."}}\n'
+                      f"exec: {{cache: {tmp_path / 'cache'}}}\n")
+    r = subprocess.run([sys.executable, "-m", "reasonmed.llm", "judge", "Is aspirin an NSAID?",
+                        "--params", str(params)], cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "Yes.\n" and r.stderr.startswith("judge (fake:judge): "), r.stderr

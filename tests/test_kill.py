@@ -1,17 +1,20 @@
 """A killed or interrupted run resumes with a plain `dvc repro`, and the result is the same
 bytes as an uninterrupted run from a fresh copy.
 
-For generate and verify, three signals (SIGKILL of the worker, SIGKILL of the whole process
-tree, SIGINT to the tree as Ctrl-C sends it) at three points each: before the first batch
-is committed, mid-run (a batch generated but not committed), and with every request
-answered but the output not yet renamed into place. The process is held at the point by
-reasonmed/core/faults.py, so each kill lands exactly there. Afterwards: no lock to remove, no
-incomplete-file error, no stray temp file, and every output md5 equals the reference run's.
+For generate and verify, four signals (SIGKILL of the worker, SIGKILL of the whole process
+tree, SIGINT to the tree as Ctrl-C sends it, SIGTERM to `dvc` alone) at four points each:
+before the first batch is committed, mid-run (a batch generated but not committed), with
+every request answered but the output not yet renamed into place, and after the outputs
+are written with only exit hooks left. The process is held at the point by
+reasonmed/core/faults.py, so each kill lands exactly there. Afterwards: no process left, no
+lock to remove, no incomplete-file error, no stray temp file, and every output md5 equals
+the reference run's.
 
 A small copy of the default keeps this inside the CI budget: 6 questions, 2 agents x 1 shard,
 small batches (so "mid-run" exists), short outputs.
 """
 
+import contextlib
 import hashlib
 import os
 import re
@@ -101,8 +104,11 @@ def reset(repo: Path, stage: str) -> None:
 def interrupt(repo: Path, stage: str, how: str, point: str) -> None:
     marker = repo / "held"
     marker.unlink(missing_ok=True)
+    # SHELL=/bin/sh: DVC runs a stage through `$SHELL -c`, and dash (Debian's sh, what a CI
+    # runner without SHELL gets) stays between DVC and the stage where bash would exec it,
+    # so the stage's parent outlives a killed `dvc`: the harder case for sigterm-dvc.
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "REASONMED_HOLD": point,
-           "REASONMED_HOLD_MARKER": str(marker)}
+           "REASONMED_HOLD_MARKER": str(marker), "SHELL": "/bin/sh"}
     log = open(repo.parent / "interrupted.log", "w+")
     # SIGINT back to its default in the run, as a terminal's Ctrl-C finds it: a suite started
     # in the background (`make test &`, nohup) hands every child SIGINT ignored, and Python
@@ -110,39 +116,43 @@ def interrupt(repo: Path, stage: str, how: str, point: str) -> None:
     proc = subprocess.Popen(["dvc", "repro", stage], cwd=repo, env=env, start_new_session=True,
                             stdout=log, stderr=subprocess.STDOUT, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.time() + 240
-    while not marker.exists():
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            log.seek(0)
-            raise AssertionError(f"never reached {point}:\n{log.read()[-3000:]}")
-        time.sleep(0.1)
-    time.sleep(0.2)
-    worker = int(marker.read_text().split()[0])
-    if how == "kill-worker":
-        os.kill(worker, signal.SIGKILL)
-    elif how == "kill-tree":
-        os.killpg(proc.pid, signal.SIGKILL)
-    elif how == "sigterm-dvc":
-        os.kill(proc.pid, signal.SIGTERM)
-    else:
-        os.killpg(proc.pid, signal.SIGINT)
     try:
-        proc.wait(timeout=180)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        raise AssertionError(f"{how} at {point}: the run did not stop") from None
-    left = time.time() + 60  # a stopped stage takes its children with it
-    while (alive := group(proc.pid)) and time.time() < left:
-        time.sleep(0.5)
-    log.seek(0)
-    err = log.read()
-    assert proc.returncode != 0, f"{how} at {point}: the interrupted run claims success"
-    if how in ("sigint", "sigterm-dvc"):
-        assert not alive, f"{how} at {point}: left behind {alive}"
-        assert "Traceback" not in err, err[-3000:]
-        assert re.search(r"^\w+: stopped by SIG(INT|TERM)\b.*`dvc repro` resumes$", err, re.M), \
-            err[-3000:]
+        deadline = time.time() + 240
+        while not marker.exists():
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                log.seek(0)
+                raise AssertionError(f"never reached {point}:\n{log.read()[-3000:]}")
+            time.sleep(0.1)
+        time.sleep(0.2)
+        worker = int(marker.read_text().split()[0])
+        if how == "kill-worker":
+            os.kill(worker, signal.SIGKILL)
+        elif how == "kill-tree":
+            os.killpg(proc.pid, signal.SIGKILL)
+        elif how == "sigterm-dvc":
+            os.kill(proc.pid, signal.SIGTERM)
+        else:
+            os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=180)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise AssertionError(f"{how} at {point}: the run did not stop") from None
+        left = time.time() + 60  # a stopped stage takes its children with it
+        while (alive := group(proc.pid)) and time.time() < left:
+            time.sleep(0.5)
+        log.seek(0)
+        err = log.read()
+        assert proc.returncode != 0, f"{how} at {point}: the interrupted run claims success"
+        if how in ("sigint", "sigterm-dvc"):
+            assert not alive, f"{how} at {point}: left behind {alive}"
+            assert "Traceback" not in err, err[-3000:]
+            assert re.search(r"^\w+: stopped by SIG(INT|TERM)\b.*`dvc repro` resumes$", err, re.M), \
+                err[-3000:]
+    finally:  # a failed cell leaves nothing running into the next one
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def group(pgid: int) -> list[str]:
@@ -152,10 +162,12 @@ def group(pgid: int) -> list[str]:
             if line.split()[0] == str(pgid) and not line.split()[1].startswith("Z")]
 
 
-# CI runs two cells: the whole tree SIGKILLed mid-batch in generate (a partly warm cache
-# must not change the rest) and Ctrl-C mid-batch in verify (no lock or incomplete-file
-# error after it); the other 16 are marked exhaustive (`make test-all`): each cell costs
-# about 90 s of model-loading runs.
+# CI runs four cells: the whole tree SIGKILLed mid-batch in generate (a partly warm cache
+# must not change the rest), `kill <dvc>` mid-batch in generate (the fan-out must stop
+# Snakemake's jobs with no signal from DVC), Ctrl-C mid-batch in verify (no lock or
+# incomplete-file error after it) and Ctrl-C in verify's exit hooks (exit non-zero, no
+# traceback); the other 28 are marked exhaustive (`make test-all`): each cell costs about
+# a minute of model-loading runs.
 PT = {"start": 0, "mid-batch": 1, "before-output": 2, "after-main": 3}
 CI_CELLS = {("generate", "mid-batch", "kill-tree"), ("verify", "mid-batch", "sigint"),
             ("generate", "mid-batch", "sigterm-dvc"), ("verify", "after-main", "sigint")}

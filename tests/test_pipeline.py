@@ -108,28 +108,45 @@ def test_report_regenerates_figures_and_tables(repo):
     assert len(sig) == 2 + 3 and "McNemar p" in sig[0]
 
 
+def one_line_changed(before: str, after: str, key: str) -> None:
+    """DVC rewrote params.yaml itself (YAML 1.2, its own layout): only `key`'s line changed."""
+    changed = [line for line in difflib.unified_diff(
+        before.splitlines(), after.splitlines(), lineterm="", n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    assert len(changed) == 2 and all(f"{key}:" in line for line in changed), changed
+
+
 @pytest.mark.slow
-def test_the_readme_ablation_commands_rerun_exactly_their_downstream(repo):
-    """`dvc exp run -S sft.config.learning_rate=5e-4`, exactly as the README gives it: DVC
-    rewrites params.yaml itself (YAML 1.2, its own layout), and only that line changes."""
+def test_the_readme_rl_ablation_reruns_exactly_its_downstream(repo):
+    """`dvc exp run -S rl.config.learning_rate=2e-5`, exactly as docs/stages.md gives it: it
+    reruns RL, the RL rows' evaluations, the report and the explorer (it shows the rollouts,
+    which the knob changes), and nothing else."""
+    dst, _ = repo
+    assert stages_run(sh("dvc", "repro", cwd=dst).stdout) == set()  # settled
+    before = (dst / "params.yaml").read_text()
+    out = sh("dvc", "exp", "run", "-S", "rl.config.learning_rate=2e-5", cwd=dst).stdout
+    one_line_changed(before, (dst / "params.yaml").read_text(), "learning_rate")
+    p = read_params(dst / "params.yaml")
+    assert p["rl"]["config"]["learning_rate"] == 2e-5
+    rows = {r for r in p["evaluate"]["models"] if r.endswith("_rl")}
+    assert stages_run(out) == {f"rl@{v}" for v in p["rl"]["variants"]} | {
+        f"evaluate@{r}" for r in rows} | {"report", "explore"}, out[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.exhaustive
+def test_the_readme_sft_ablation_reruns_exactly_its_downstream(repo):
+    """`dvc exp run -S sft.config.learning_rate=5e-4`: SFT, and from it RL (it continues
+    from each SFT checkpoint), every evaluation, the report and the explorer. About 4
+    minutes on 2 cores, so `make test-all`; CI runs the RL ablation above."""
     dst, _ = repo
     assert stages_run(sh("dvc", "repro", cwd=dst).stdout) == set()  # settled
     before = (dst / "params.yaml").read_text()
     out = sh("dvc", "exp", "run", "-S", "sft.config.learning_rate=5e-4", cwd=dst).stdout
     ran = {name.split("@")[0] for name in stages_run(out)}
-    # RL continues from each SFT checkpoint, and the explorer shows RL's rollouts
     assert ran == {"sft", "rl", "evaluate", "report", "explore"}, out[-2000:]
-    changed = [line for line in difflib.unified_diff(
-        before.splitlines(), (dst / "params.yaml").read_text().splitlines(), lineterm="", n=0)
-        if line[:1] in "+-" and not line.startswith(("+++", "---"))]
-    assert len(changed) == 2 and all("learning_rate:" in line for line in changed), changed
+    one_line_changed(before, (dst / "params.yaml").read_text(), "learning_rate")
     assert read_params(dst / "params.yaml")["sft"]["config"]["learning_rate"] == 5e-4
-    # an RL knob reruns exactly RL, the RL rows' evaluations, the report, and the explorer
-    # (it shows the rollouts, which the knob changes)
-    out = sh("dvc", "exp", "run", "-S", "rl.config.learning_rate=2e-5", cwd=dst).stdout
-    rows = {r for r in read_params(dst / "params.yaml")["evaluate"]["models"] if r.endswith("_rl")}
-    assert stages_run(out) == {f"rl@{v}" for v in read_params(dst / "params.yaml")["rl"]["variants"]} | {
-        f"evaluate@{r}" for r in rows} | {"report", "explore"}, out[-2000:]
 
 
 @pytest.mark.slow

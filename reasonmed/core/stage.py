@@ -147,6 +147,72 @@ def guard_process() -> None:
             return
         if os.getppid() == 1:  # the parent was gone before the request took hold
             _exit_now(signal.SIGTERM, None)
+        owner = _owner()
+        if owner is not None:
+            import threading
+
+            threading.Thread(target=_stop_with, args=(owner,), daemon=True,
+                             name="stop-with-owner").start()
+
+
+# Shells a runner puts between itself and the command. DVC runs a stage through `$SHELL -c`
+# and Snakemake its jobs through `bash -c "set -euo pipefail; ..."`: bash execs a single
+# command, but dash (Debian's /bin/sh, DVC's shell when SHELL is unset) and any multi-command
+# line keep the shell as the stage's parent. That shell outlives its killed runner, so the
+# parent-death signal never fires; the stage watches the runner itself.
+_SHELLS = {"sh", "dash", "bash", "zsh", "ksh", "mksh", "busybox"}
+
+
+def _proc(pid: int) -> tuple[str, int, list[str]] | None:
+    """(command name, parent pid, argv) from /proc; None when gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return None
+    name = stat[stat.index("(") + 1:stat.rindex(")")]
+    return name, int(stat[stat.rindex(")") + 2:].split()[1]), argv
+
+
+def _command_shell(argv: list[str]) -> bool:
+    """A shell running one command line (`sh -c`, `bash --norc -c`, `bash -euc`), not an
+    interactive shell or a script: a person's terminal is never taken for the runner, so
+    `nohup sh -c '...' &` still outlives the logout it was meant to."""
+    return any(a.startswith("-") and not a.startswith("--") and "c" in a for a in argv[1:-1])
+
+
+def _owner() -> int | None:
+    """The runner behind the command shells between it and this process, when there are
+    any (with none between, the parent-death signal already covers it)."""
+    pid, hops = os.getppid(), 0
+    while pid > 1 and hops < 8:
+        info = _proc(pid)
+        if info is None:
+            return None
+        name, parent, argv = info
+        if name not in _SHELLS:
+            return pid if hops else None
+        if not _command_shell(argv):
+            return None
+        pid, hops = parent, hops + 1
+    return None
+
+
+def _stop_with(pid: int) -> None:
+    """Block until process `pid` ends, then stop this process as its SIGTERM would."""
+    import select
+
+    try:
+        fd = os.pidfd_open(pid)  # Linux 5.3+: readable once the process has ended
+    except ProcessLookupError:
+        fd = None
+    except (OSError, AttributeError):
+        while _proc(pid) is not None:  # older kernels: look every second
+            time.sleep(1)
+        fd = None
+    if fd is not None:
+        select.select([fd], [], [])
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def entry(main: Callable[[], object]) -> None:

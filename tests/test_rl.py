@@ -306,3 +306,5 @@ def test_the_explorer_shows_each_prompts_rollouts(tmp_path):
     assert list(got) == ["q1"] and got["q1"][0]["variant"] == "reasonmed"
     assert got["q1"][0]["completions"][0]["answer_reward"] == 1.0
     assert "truncated by the explorer" in got["q1"][0]["completions"][0]["text"]  # clipped like every text
+    # a variant rl.variants no longer trains is not shown, even if an earlier run left it
+    assert read_rollouts(tmp_path, max_chars=10, variants=["cotmed"]) == {}

@@ -298,3 +298,60 @@ def test_stages_that_compute_depend_on_the_environment_lock(stage):
     # torch version) is a dep exactly where a computing module is in the closure
     computes = bool(COMPUTE & set(closure(f"stages.{stage}")))
     assert ("requirements" in body(stage)["deps"]) == computes, stage
+
+
+def test_the_default_has_no_dep_nothing_makes():
+    # every dep of the default is made by a stage or held by the checkout (code, assets,
+    # configs): the pre-flight's dep check passes on it, whether or not a run came first
+    assert dep_problems(DVC_YAML, PARAMS, root=ROOT) == []
+
+
+def test_a_shorter_rl_variants_list_is_reported_and_synced(tmp_path):
+    """rl.variants without two of the default's variants: the explorer's rollout deps and
+    the two `*_rl` evaluate rows name files no stage makes any more (absent from a fresh
+    clone, stale leftovers in a run workspace); --sync rewrites the explorer's block, and
+    dropping the rows leaves nothing to report."""
+    from reasonmed.ops.wiring import sync_dvc_yaml
+
+    for f in ("dvc.yaml", "params.yaml"):
+        shutil.copy(ROOT / f, tmp_path / f)
+    text = (tmp_path / "params.yaml").read_text()
+    old = "  variants:\n  - reasonmed\n  - cotmed\n  - responsemed\n  tiers:"
+    assert old in text
+    (tmp_path / "params.yaml").write_text(text.replace(old, "  variants:\n  - reasonmed\n  tiers:"))
+    params = read_params(tmp_path / "params.yaml")
+    got = dep_problems(DVC_YAML, params, root=ROOT)
+    assert any(line.startswith("dvc.yaml: stage explore depends on [") and "--sync" in line
+               for line in got), got
+    for row in ("cotmed", "responsemed"):
+        assert any(f"evaluate@{row}_rl depends on data/rl/{row}/model, which no stage makes"
+                   in line for line in got), got
+    assert sync_dvc_yaml(tmp_path / "dvc.yaml", ROOT)
+    dvc = yaml.safe_load((tmp_path / "dvc.yaml").read_text())
+    assert [d for d in dvc["stages"]["explore"]["deps"] if d.startswith("data/rl/")] == [
+        "data/rl/reasonmed/samples.jsonl"]
+    for row in ("cotmed_rl", "responsemed_rl"):
+        del params["evaluate"]["models"][row]
+    assert dep_problems(dvc, params, root=ROOT) == []
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    assert sync_dvc_yaml(tmp_path / "dvc.yaml", ROOT)  # and back
+    assert (tmp_path / "dvc.yaml").read_text() == (ROOT / "dvc.yaml").read_text()
+
+
+def test_a_dep_no_stage_makes_is_reported_unless_the_checkout_holds_it(tmp_path):
+    dvc = yaml.safe_load(yaml.safe_dump(DVC_YAML))
+    dvc["stages"]["route"]["deps"].append("data/nowhere/routes.jsonl")
+    dvc["stages"]["route"]["deps"].append("assets/questions_sample.jsonl")  # held: fine
+    got = dep_problems(dvc, PARAMS, root=ROOT)
+    assert got == ["dvc.yaml: stage route depends on data/nowhere/routes.jsonl, which no stage "
+                   "makes and this checkout does not hold"], got
+
+
+def test_the_default_repo_group_holds_every_test_of_the_shared_copy():
+    # tests/conftest.py GROUPS: a test file using default_repo outside the group would build
+    # a second copy on the other worker, or meet the group's changes to the shared one
+    from tests.conftest import GROUPS
+
+    users = {f"tests/{f.name}" for f in (ROOT / "tests").glob("test_*.py")
+             if re.search(r"^\s*def \w+\([^)]*\bdefault_repo\b", f.read_text(), re.M)}
+    assert users == set(GROUPS["default_repo"]), users ^ set(GROUPS["default_repo"])

@@ -278,7 +278,7 @@ def deps(raw: dict, dvc_yaml: str = "dvc.yaml") -> list[str]:
         dvc = yaml.safe_load(Path(dvc_yaml).read_text(encoding="utf-8"))
     except OSError:
         return []  # not in a project checkout: nothing to compare
-    return dep_problems(dvc, raw)
+    return dep_problems(dvc, raw, root=Path(dvc_yaml).parent)
 
 
 def problems(path: str = "params.yaml", reach: bool | str = False, static: bool = True) -> list[str]:

@@ -165,10 +165,28 @@ def local_model_folders(params: dict) -> list[str]:
     return sorted(set(out))
 
 
-def dep_problems(dvc: dict, params: dict) -> list[str]:
+def rl_rollouts(params: dict) -> list[str]:
+    """What the explorer shows of RL: each variant's rollouts (rl.variants)."""
+    return [f"data/rl/{v}/samples.jsonl" for v in ((params.get("rl") or {}).get("variants") or [])]
+
+
+# Dep lists in dvc.yaml that follow a params list DVC cannot expand into deps: stage ->
+# (the marker comment above the block, the deps params make, which deps belong to it).
+# `--sync` rewrites each block; dep_problems (the pre-flight) reports a stale one.
+BLOCKS = {
+    "models": ("# local model folders the roles use", local_model_folders,
+               lambda d: False),  # its own check in dep_problems: the folders lie outside
+    "explore": ("# the RL rollouts of rl.variants", rl_rollouts,
+                lambda d: d.startswith("data/rl/") and d.endswith("/samples.jsonl")),
+}
+
+
+def dep_problems(dvc: dict, params: dict, root: Path | None = None) -> list[str]:
     """Where dvc.yaml, rendered with `params`, disagrees with what the stages will read:
-    a role a stage uses whose models/<role> dep or models.<role> param is missing, and a
-    local model folder that is no dep of the models stage. [] when they agree."""
+    a role a stage uses whose models/<role> dep or models.<role> param is missing, a
+    local model folder that is no dep of the models stage, a dep block that does not list
+    what params make (BLOCKS), and, given the checkout's `root`, a dep nothing makes.
+    [] when they agree."""
     try:
         stages = render_stages(dvc, params)
     except IndexError:
@@ -195,35 +213,87 @@ def dep_problems(dvc: dict, params: dict) -> list[str]:
         if folder not in models_deps:
             out.append(f"dvc.yaml: the models stage does not depend on {folder}, a local "
                        "model folder a role uses (python -m reasonmed.ops.wiring --sync adds it)")
+    for stage, want in ((s, BLOCKS[s][1](params)) for s in BLOCKS if s != "models"):
+        if stage not in stages:
+            continue
+        have = [d for d in _paths(stages[stage].get("deps")) if BLOCKS[stage][2](d)]
+        if sorted(have) != sorted(want):
+            out.append(f"dvc.yaml: stage {stage} depends on {have or 'none'} where params make "
+                       f"{want or 'none'} ({BLOCKS[stage][0].lstrip('# ')}; python -m "
+                       "reasonmed.ops.wiring --sync rewrites them)")
+    if root is not None:
+        out += unmade_deps(stages, root)
     return out
+
+
+def unmade_deps(stages: dict[str, dict], root: Path) -> list[str]:
+    """Deps inside the project that no stage writes: absent from the checkout (in a fresh
+    clone DVC stops on each, "missing data 'source'", after the stages before it ran) or a
+    leftover an earlier run wrote (git-ignored, with no .dvc file: DVC would read the stale
+    file as a source, e.g. an RL model after its variant left rl.variants). A path is made
+    when a stage's out is it, holds it, or lies under it."""
+    made = [o.rstrip("/") for b in stages.values() for k in ("outs", "metrics", "plots")
+            for o in _paths(b.get(k))]
+    unmade: dict[str, str] = {}
+    for name, body in stages.items():
+        for d in _paths(body.get("deps")):
+            d = d.rstrip("/")
+            if Path(d).is_absolute() or "://" in d or d.startswith(".."):
+                continue  # outside the project: the check's model-folder lines cover those
+            if not any(d == o or d.startswith(o + "/") or o.startswith(d + "/") for o in made):
+                unmade.setdefault(d, name)
+    left = _ignored([d for d in unmade if (root / d).exists()], root)
+    return [f"dvc.yaml: stage {name} depends on {d}, which no stage makes and "
+            + ("this checkout does not hold" if not (root / d).exists() else
+               "an earlier run left behind (no stage or .dvc file tracks it)")
+            for d, name in unmade.items() if not (root / d).exists() or d in left]
+
+
+def _ignored(paths: list[str], root: Path) -> set[str]:
+    """Of `paths`, those git ignores and no .dvc file tracks (none when git cannot say)."""
+    import subprocess
+
+    if not paths:
+        return set()
+    try:
+        r = subprocess.run(["git", "check-ignore", "--stdin"], cwd=root, input="\n".join(paths),
+                           capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return set()
+
+    def tracked(d: str) -> bool:
+        return any((root / f"{q}.dvc").exists() for q in [d, *map(str, Path(d).parents)]
+                   if q != ".")
+
+    return {d for d in r.stdout.splitlines() if d and not tracked(d)}
 
 
 _CODE_DEP = re.compile(r"^(\s+)- ((?:reasonmed|stages)/\S+\.py|(?:%s)/?)\s*$"
                        % "|".join(map(re.escape, COARSE)))
-_FOLDER_MARK = "# local model folders the roles use"
 
 
 def sync_dvc_yaml(path: Path = ROOT / "dvc.yaml", root: Path = ROOT,
                   params: Path | None = None) -> bool:
-    """Rewrite each stage's code deps in dvc.yaml to its closure, and the models stage's
-    local-folder deps to the folders `params` (default: params.yaml beside dvc.yaml) points
-    roles at (text edit: comments and layout stay). Returns True when the file changed."""
+    """Rewrite each stage's code deps in dvc.yaml to its closure, and each BLOCKS block to
+    what `params` (default: params.yaml beside dvc.yaml) makes: the models stage's local
+    model folders, the explorer's RL rollouts (text edit: comments and layout stay).
+    Returns True when the file changed."""
     from reasonmed.core.params import read_params
 
-    folders = local_model_folders(read_params(params or path.parent / "params.yaml"))
+    p = read_params(params or path.parent / "params.yaml")
     text = path.read_text(encoding="utf-8")
-    out, stage, done, in_folders = [], None, set(), False
+    out, stage, done, in_block = [], None, set(), False
     for line in text.split("\n"):
         if m := re.match(r"^  ([\w-]+):\s*$", line):
             stage = m.group(1)
-        if in_folders:  # the block under the marker: replaced by the folders in effect
+        if in_block:  # the lines under a block's marker: replaced by what params make
             if re.match(r"^\s+- ", line):
                 continue
-            in_folders = False
-        if line.strip() == _FOLDER_MARK and stage == "models":
+            in_block = False
+        if stage in BLOCKS and line.strip() == BLOCKS[stage][0]:
             out.append(line)
-            out += [f"{line[:len(line) - len(line.lstrip())]}- {f}" for f in folders]
-            in_folders = True
+            out += [f"{line[:len(line) - len(line.lstrip())]}- {f}" for f in BLOCKS[stage][1](p)]
+            in_block = True
             continue
         if (m := _CODE_DEP.match(line)) and stage is not None:
             if stage not in done:

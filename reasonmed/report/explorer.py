@@ -333,12 +333,14 @@ INPUTS: dict[str, tuple[str, Any]] = {
 }
 
 
-def read_rollouts(root: Path, max_chars: int) -> dict[str, list[dict]]:
-    """question id -> the RL stage's groups on it, every variant (rl/<variant>/samples.jsonl:
-    the first and last step's completions with each reward term; a few per variant, so they
-    are held in memory rather than streamed)."""
+def read_rollouts(root: Path, max_chars: int,
+                  variants: Iterable[str] = VARIANTS) -> dict[str, list[dict]]:
+    """question id -> the RL stage's groups on it, for each of `variants` (rl.variants) that
+    ran (rl/<variant>/samples.jsonl: the first and last step's completions with each reward
+    term; a few per variant, so they are held in memory rather than streamed). A variant
+    left out of rl.variants is not shown, even if an earlier run left its file."""
     out: dict[str, list[dict]] = {}
-    for v in VARIANTS:
+    for v in (v for v in VARIANTS if v in set(variants)):  # the site's order, not params'
         f = root / "rl" / v / "samples.jsonl"
         if not f.exists():
             continue

@@ -65,7 +65,7 @@ def main() -> None:
                           capture_output=True, text=True).stdout.strip()
     print("dvc.lock reproduced exactly" if not diff else
           "dvc.lock differs from the committed one (an edit since it was written, or a "
-          "reproducibility bug: `git diff dvc.lock` in the clone)")
+          "reproducibility bug: `git diff HEAD dvc.lock` in the clone)")
     if a.keep:
         print(f"clone: {clone}")
     else:

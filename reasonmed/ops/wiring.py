@@ -232,8 +232,7 @@ def unmade_deps(stages: dict[str, dict], root: Path) -> list[str]:
     leftover an earlier run wrote (git-ignored, with no .dvc file: DVC would read the stale
     file as a source, e.g. an RL model after its variant left rl.variants). A path is made
     when a stage's out is it, holds it, or lies under it."""
-    made = [o.rstrip("/") for b in stages.values() for k in ("outs", "metrics", "plots")
-            for o in _paths(b.get(k))]
+    made = outs_of(stages)
     unmade: dict[str, str] = {}
     for name, body in stages.items():
         for d in _paths(body.get("deps")):
@@ -246,7 +245,47 @@ def unmade_deps(stages: dict[str, dict], root: Path) -> list[str]:
     return [f"dvc.yaml: stage {name} depends on {d}, which no stage makes and "
             + ("this checkout does not hold" if not (root / d).exists() else
                "an earlier run left behind (no stage or .dvc file tracks it)")
-            for d, name in unmade.items() if not (root / d).exists() or d in left]
+            for d, name in unmade.items() if not (root / d).exists() or d in left] + \
+        stray_files(stages, root, made)
+
+
+def outs_of(stages: dict[str, dict]) -> list[str]:
+    """Every path a stage writes (outs, metrics, plots) of rendered stages."""
+    return [o.rstrip("/") for b in stages.values() for k in ("outs", "metrics", "plots")
+            for o in _paths(b.get(k))]
+
+
+def stray_files(stages: dict[str, dict], root: Path, made: list[str] | None = None) -> list[str]:
+    """Files inside a folder dep that holds stage outputs (data/benchmarks, data/evaluate)
+    which no stage makes: an earlier run's leftover (an old layout's file, a renamed
+    variant's output). Its bytes enter the folder's hash, so this checkout's dvc.lock would
+    differ from a fresh clone's. A killed writer's temp file is left out: its writer sweeps
+    it on the next run."""
+    made = outs_of(stages) if made is None else made
+    found: dict[str, str] = {}
+    for name, body in stages.items():
+        for d in _paths(body.get("deps")):
+            d = d.rstrip("/")
+            if not (root / d).is_dir() or not any(o.startswith(d + "/") for o in made):
+                continue
+            for f in (root / d).rglob("*"):
+                rel = f.relative_to(root).as_posix()
+                if f.is_file() and not any(rel == o or rel.startswith(o + "/") for o in made) \
+                        and not (f.name.startswith(".") and f.name.endswith(".tmp")):
+                    found.setdefault(rel, f"{d}, a dep of {name}")
+    left = _ignored(sorted(found), root)
+    # One line per leftover folder (a dropped evaluate row's six files), else per file.
+    units: dict[str, list[str]] = {}
+    for rel in sorted(left):
+        folder = found[rel].split(",")[0]
+        top = folder + "/" + rel[len(folder) + 1:].split("/")[0]
+        whole = (root / top).is_dir() and not any(
+            o == top or o.startswith(top + "/") or top.startswith(o + "/") for o in made)
+        units.setdefault(top + "/" if whole else rel, []).append(rel)
+    return [f"{unit}{f' ({len(files)} files)' if len(files) > 1 else ''}: no stage makes it, "
+            f"yet it lies in {found[files[0]]}, so its bytes enter that folder's hash and this "
+            "checkout's dvc.lock would differ from a fresh clone's (an earlier run's "
+            "leftover? delete it)" for unit, files in units.items()]
 
 
 def _ignored(paths: list[str], root: Path) -> set[str]:

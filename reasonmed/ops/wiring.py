@@ -175,7 +175,7 @@ def rl_rollouts(params: dict) -> list[str]:
 # `--sync` rewrites each block; dep_problems (the pre-flight) reports a stale one.
 BLOCKS = {
     "models": ("# local model folders the roles use", local_model_folders,
-               lambda d: False),  # its own check in dep_problems: the folders lie outside
+               None),  # checked in dep_problems on its own: the folders lie outside
     "explore": ("# the RL rollouts of rl.variants", rl_rollouts,
                 lambda d: d.startswith("data/rl/") and d.endswith("/samples.jsonl")),
 }
@@ -213,40 +213,40 @@ def dep_problems(dvc: dict, params: dict, root: Path | None = None) -> list[str]
         if folder not in models_deps:
             out.append(f"dvc.yaml: the models stage does not depend on {folder}, a local "
                        "model folder a role uses (python -m reasonmed.ops.wiring --sync adds it)")
-    for stage, want in ((s, BLOCKS[s][1](params)) for s in BLOCKS if s != "models"):
-        if stage not in stages:
+    for stage, (mark, make, owns) in BLOCKS.items():
+        if owns is None or stage not in stages:
             continue
-        have = [d for d in _paths(stages[stage].get("deps")) if BLOCKS[stage][2](d)]
+        have, want = [d for d in _paths(stages[stage].get("deps")) if owns(d)], make(params)
         if sorted(have) != sorted(want):
             out.append(f"dvc.yaml: stage {stage} depends on {have or 'none'} where params make "
-                       f"{want or 'none'} ({BLOCKS[stage][0].lstrip('# ')}; python -m "
+                       f"{want or 'none'} ({mark.lstrip('# ')}; python -m "
                        "reasonmed.ops.wiring --sync rewrites them)")
     if root is not None:
-        out += unmade_deps(stages, root)
+        made = outs_of(stages)
+        out += unmade_deps(stages, root, made) + stray_files(stages, root, made)
     return out
 
 
-def unmade_deps(stages: dict[str, dict], root: Path) -> list[str]:
+def unmade_deps(stages: dict[str, dict], root: Path, made: list[str] | None = None) -> list[str]:
     """Deps inside the project that no stage writes: absent from the checkout (in a fresh
     clone DVC stops on each, "missing data 'source'", after the stages before it ran) or a
     leftover an earlier run wrote (git-ignored, with no .dvc file: DVC would read the stale
     file as a source, e.g. an RL model after its variant left rl.variants). A path is made
     when a stage's out is it, holds it, or lies under it."""
-    made = outs_of(stages)
+    made = outs_of(stages) if made is None else made
     unmade: dict[str, str] = {}
     for name, body in stages.items():
         for d in _paths(body.get("deps")):
             d = d.rstrip("/")
             if Path(d).is_absolute() or "://" in d or d.startswith(".."):
                 continue  # outside the project: the check's model-folder lines cover those
-            if not any(d == o or d.startswith(o + "/") or o.startswith(d + "/") for o in made):
+            if not covers(made, d) and not any(covers([d], o) for o in made):
                 unmade.setdefault(d, name)
     left = _ignored([d for d in unmade if (root / d).exists()], root)
     return [f"dvc.yaml: stage {name} depends on {d}, which no stage makes and "
             + ("this checkout does not hold" if not (root / d).exists() else
                "an earlier run left behind (no stage or .dvc file tracks it)")
-            for d, name in unmade.items() if not (root / d).exists() or d in left] + \
-        stray_files(stages, root, made)
+            for d, name in unmade.items() if not (root / d).exists() or d in left]
 
 
 def outs_of(stages: dict[str, dict]) -> list[str]:
@@ -270,7 +270,7 @@ def stray_files(stages: dict[str, dict], root: Path, made: list[str] | None = No
                 continue
             for f in (root / d).rglob("*"):
                 rel = f.relative_to(root).as_posix()
-                if f.is_file() and not any(rel == o or rel.startswith(o + "/") for o in made) \
+                if f.is_file() and not covers(made, rel) \
                         and not (f.name.startswith(".") and f.name.endswith(".tmp")):
                     found.setdefault(rel, f"{d}, a dep of {name}")
     left = _ignored(sorted(found), root)
@@ -279,8 +279,8 @@ def stray_files(stages: dict[str, dict], root: Path, made: list[str] | None = No
     for rel in sorted(left):
         folder = found[rel].split(",")[0]
         top = folder + "/" + rel[len(folder) + 1:].split("/")[0]
-        whole = (root / top).is_dir() and not any(
-            o == top or o.startswith(top + "/") or top.startswith(o + "/") for o in made)
+        whole = (root / top).is_dir() and not covers(made, top) and not any(
+            covers([top], o) for o in made)
         units.setdefault(top + "/" if whole else rel, []).append(rel)
     return [f"{unit}{f' ({len(files)} files)' if len(files) > 1 else ''}: no stage makes it, "
             f"yet it lies in {found[files[0]]}, so its bytes enter that folder's hash and this "
